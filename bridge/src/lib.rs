@@ -1,0 +1,1 @@
+//! Thunderline bridge contracts and a typed client of the Cerebros runner.

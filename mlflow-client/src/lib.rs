@@ -1,0 +1,1 @@
+//! Async client for the MLflow tracking REST API and its artifact proxy.

@@ -1,0 +1,3 @@
+//! `cerebros-runner` binary entry point.
+
+fn main() {}

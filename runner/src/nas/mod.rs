@@ -1,0 +1,1 @@
+//! Cerebros-style network construction and training (pure computation; no I/O).

@@ -1,0 +1,1 @@
+//! Search spaces and samplers (pure computation; no I/O).
