@@ -190,5 +190,20 @@ else
   ok "no panic in the runner's log"
 fi
 
+# The chart's bridge init container: the image, read-only and as 10001, copies cerebros-bridge into a
+# shared volume; the copy must run outside the image (here on the host, Debian 12 like the image).
+shared=$IMAGE_CACHE/bridge-copy
+rm -rf "$shared"
+mkdir -p "$shared"
+chown 10001:10001 "$shared"
+if pm run --rm --read-only --cap-drop ALL --security-opt no-new-privileges --network none \
+  -v "$shared:/opt/cerebros-bridge" --entrypoint cp "$IMAGE" \
+  /usr/local/bin/cerebros-bridge /opt/cerebros-bridge/cerebros-bridge &&
+  [[ $("$shared/cerebros-bridge" --version 2>&1) == *"$VERSION"* ]]; then
+  ok "cerebros-bridge copied out of the image (as the chart's init container does) runs on the host"
+else
+  not_ok "cerebros-bridge copied out of the image runs on the host"
+fi
+
 summary
 ((failed == 0))
