@@ -1,0 +1,350 @@
+//! TPE quality and speed benchmark against Optuna 5.0.0 (`cargo bench -p runner --bench tpe`).
+//!
+//! Quality: the anchor protocol of `shared/bench/hpo_optuna.py` — Branin, Hartmann6,
+//! Rosenbrock-10 on [−5, 10]^10 and a mixed space, minimised, 200 trials, 10 seeds, median regret
+//! (best value found − known optimum) at 25/50/100/200 trials — with k = 1 and with batches of
+//! k = 4 proposed before any result is reported. Speed: time of one `propose` (k = 1) at 50, 100
+//! and 200 trials of history.
+//!
+//! `TPE_BENCH_QUICK=1` runs 3 seeds and 100 trials, for CI.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use runner::search::{
+    Direction, Observation, Outcome, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose,
+};
+use serde_json::{Map, Value, json};
+
+const CHECKPOINTS: [usize; 4] = [25, 50, 100, 200];
+const TIMING_AT: [usize; 3] = [50, 100, 200];
+
+/// Median regret of Optuna 5.0.0 `TPESampler(seed=s)` (all defaults: multivariate, constant
+/// liar), 10 seeds, at 25/50/100/200 trials. k = 1: `shared/bench/optuna_tpe_10seeds_200trials.json`
+/// (`hpo_optuna.py`). k = 4: the same problems and seeds with four `ask`s before the four `tell`s,
+/// measured on this machine for `docs/benchmarks/search.md`.
+const OPTUNA: [(&str, [f64; 4], [f64; 4], f64); 4] = [
+    (
+        "branin",
+        [0.2819, 0.0667, 0.01856, 0.00332],
+        [1.655, 0.1429, 0.04096, 0.006226],
+        0.1014,
+    ),
+    (
+        "hartmann6",
+        [0.6506, 0.2449, 0.1156, 0.03073],
+        [1.363, 0.3435, 0.2133, 0.04134],
+        1.184,
+    ),
+    (
+        "rosenbrock10",
+        [4.045e4, 9453.0, 2169.0, 709.2],
+        [4.499e4, 2.144e4, 4140.0, 987.8],
+        5.67e4,
+    ),
+    (
+        "mixed",
+        [0.29, 0.1074, 0.002777, 1.143e-4],
+        [0.2857, 0.0522, 0.003474, 1.449e-4],
+        0.1864,
+    ),
+];
+
+/// Optuna's sampler time per trial (ms, median over seeds) at 50/100/200 trials, same JSON.
+const OPTUNA_MS: [[f64; 3]; 4] = [
+    [1.13, 1.37, 1.88],
+    [1.89, 2.28, 3.57],
+    [2.63, 3.46, 5.02],
+    [2.00, 2.41, 3.00],
+];
+
+struct Problem {
+    name: &'static str,
+    space: SearchSpace,
+    f: fn(&Map<String, Value>) -> f64,
+    f_opt: f64,
+}
+
+fn x(p: &Map<String, Value>, key: &str) -> f64 {
+    p[key].as_f64().expect("numeric parameter")
+}
+
+fn branin(p: &Map<String, Value>) -> f64 {
+    let (x1, x2) = (x(p, "x1"), x(p, "x2"));
+    let pi = std::f64::consts::PI;
+    let (b, c, t) = (5.1 / (4.0 * pi * pi), 5.0 / pi, 1.0 / (8.0 * pi));
+    (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+}
+
+fn hartmann6(p: &Map<String, Value>) -> f64 {
+    const A: [[f64; 6]; 4] = [
+        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+    ];
+    const P: [[f64; 6]; 4] = [
+        [1312.0, 1696.0, 5569.0, 124.0, 8283.0, 5886.0],
+        [2329.0, 4135.0, 8307.0, 3736.0, 1004.0, 9991.0],
+        [2348.0, 1451.0, 3522.0, 2883.0, 3047.0, 6650.0],
+        [4047.0, 8828.0, 8732.0, 5743.0, 1091.0, 381.0],
+    ];
+    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    let xs: Vec<f64> = (0..6).map(|i| x(p, &format!("x{i}"))).collect();
+    -(0..4)
+        .map(|r| {
+            let inner: f64 = (0..6)
+                .map(|j| A[r][j] * (xs[j] - 1e-4 * P[r][j]).powi(2))
+                .sum();
+            ALPHA[r] * (-inner).exp()
+        })
+        .sum::<f64>()
+}
+
+fn rosenbrock10(p: &Map<String, Value>) -> f64 {
+    let xs: Vec<f64> = (0..10).map(|i| x(p, &format!("x{i}"))).collect();
+    xs.windows(2)
+        .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+        .sum()
+}
+
+fn mixed(p: &Map<String, Value>) -> f64 {
+    let act = p["activation"].as_str().expect("activation");
+    let (center, penalty) = match act {
+        "gelu" => (-3.0, 0.0),
+        "relu" => (-3.0, 0.1),
+        "tanh" => (-2.0, 0.4),
+        _ => (-1.5, 0.8),
+    };
+    let layers = p["n_layers"].as_i64().expect("integer n_layers") as f64;
+    (x(p, "lr").log10() - center).powi(2)
+        + 0.5 * (x(p, "weight_decay").log10() + 4.0).powi(2)
+        + 0.3 * (layers - 3.0).powi(2)
+        + penalty
+}
+
+fn problems() -> Vec<Problem> {
+    let box_space = |d: usize, lo: f64, hi: f64| {
+        let m: Map<String, Value> = (0..d)
+            .map(|i| (format!("x{i}"), json!({ "uniform": [lo, hi] })))
+            .collect();
+        SearchSpace::parse(&Value::Object(m)).expect("valid space")
+    };
+    let parse = |v: Value| SearchSpace::parse(&v).expect("valid space");
+    vec![
+        Problem {
+            name: "branin",
+            space: parse(json!({"x1": {"uniform": [-5, 10]}, "x2": {"uniform": [0, 15]}})),
+            f: branin,
+            f_opt: 0.397_887_357_729_738,
+        },
+        Problem {
+            name: "hartmann6",
+            space: box_space(6, 0.0, 1.0),
+            f: hartmann6,
+            f_opt: -3.322_368_011_415_51,
+        },
+        Problem {
+            name: "rosenbrock10",
+            space: box_space(10, -5.0, 10.0),
+            f: rosenbrock10,
+            f_opt: 0.0,
+        },
+        Problem {
+            name: "mixed",
+            space: parse(json!({
+                "lr": {"loguniform": [1e-5, 1e-1]},
+                "weight_decay": {"loguniform": [1e-6, 1e-2]},
+                "n_layers": {"int": [1, 8]},
+                "activation": {"choice": ["relu", "tanh", "gelu", "sigmoid"]},
+            })),
+            f: mixed,
+            f_opt: 0.0,
+        },
+    ]
+}
+
+fn request<'a>(
+    space: &'a SearchSpace,
+    history: &'a [Observation],
+    k: usize,
+    strategy: Strategy,
+    seed: u64,
+) -> ProposeRequest<'a> {
+    ProposeRequest {
+        space,
+        history,
+        pending: &[],
+        k,
+        strategy,
+        direction: Direction::Minimize,
+        seed,
+        options: TpeOptions::default(),
+    }
+}
+
+/// One optimisation run: the history and the best-so-far value after each trial.
+fn run(
+    p: &Problem,
+    strategy: Strategy,
+    k: usize,
+    seed: u64,
+    n: usize,
+) -> (Vec<Observation>, Vec<f64>) {
+    let mut history: Vec<Observation> = Vec::with_capacity(n);
+    let mut best = Vec::with_capacity(n);
+    while history.len() < n {
+        let call_seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ history.len() as u64;
+        let batch = propose(&request(
+            &p.space,
+            &history,
+            k.min(n - history.len()),
+            strategy,
+            call_seed,
+        ));
+        for prop in batch {
+            let v = (p.f)(&prop.params);
+            let prev = best.last().copied().unwrap_or(f64::INFINITY);
+            best.push(v.min(prev));
+            history.push(Observation {
+                params: prop.params,
+                outcome: Outcome::Complete(v),
+            });
+        }
+    }
+    (history, best)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        0.5 * (xs[n / 2 - 1] + xs[n / 2])
+    }
+}
+
+fn fmt(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.abs() >= 1e4 || x.abs() < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// Median time of one k = 1 proposal (ms) on `history`, over `reps` calls.
+fn time_propose(space: &SearchSpace, history: &[Observation], reps: usize) -> f64 {
+    let mut times = Vec::with_capacity(reps);
+    for r in 0..reps {
+        let req = request(space, history, 1, Strategy::Tpe, r as u64);
+        let t0 = Instant::now();
+        black_box(propose(black_box(&req)));
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    median(times)
+}
+
+fn main() {
+    let quick = std::env::var("TPE_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (n_seeds, n_trials) = if quick { (3, 100) } else { (10, 200) };
+    let checkpoints: Vec<usize> = CHECKPOINTS
+        .iter()
+        .copied()
+        .filter(|c| *c <= n_trials)
+        .collect();
+    println!(
+        "TPE benchmark: {n_seeds} seeds, {n_trials} trials, minimisation; median regret over seeds"
+    );
+    println!();
+    let head: Vec<String> = checkpoints.iter().map(|c| format!("@{c}")).collect();
+    println!(
+        "| problem | k | sampler | {} |\n|---|---|---|{}",
+        head.join(" | "),
+        "---|".repeat(checkpoints.len())
+    );
+    let mut timings = Vec::new();
+    let t_all = Instant::now();
+    for (pi, p) in problems().iter().enumerate() {
+        let (_, optuna_k1, optuna_k4, optuna_random_200) = OPTUNA[pi];
+        let mut k1_histories = Vec::new();
+        for (k, strategy, label) in [
+            (1, Strategy::Tpe, "thunderhelm TPE"),
+            (4, Strategy::Tpe, "thunderhelm TPE"),
+            (1, Strategy::Random, "thunderhelm random"),
+        ] {
+            let mut curves = Vec::with_capacity(n_seeds);
+            for seed in 0..n_seeds as u64 {
+                let (history, best) = run(p, strategy, k, seed, n_trials);
+                if k == 1 && strategy == Strategy::Tpe {
+                    k1_histories.push(history);
+                }
+                curves.push(best);
+            }
+            let ours: Vec<String> = checkpoints
+                .iter()
+                .map(|&c| fmt(median(curves.iter().map(|b| b[c - 1] - p.f_opt).collect())))
+                .collect();
+            println!("| {} | {k} | {label} | {} |", p.name, ours.join(" | "));
+            let anchor = match (strategy, k) {
+                (Strategy::Tpe, 1) => Some(optuna_k1),
+                (Strategy::Tpe, _) => Some(optuna_k4),
+                _ => None,
+            };
+            match anchor {
+                Some(a) => {
+                    let cells: Vec<String> = (0..checkpoints.len()).map(|i| fmt(a[i])).collect();
+                    println!(
+                        "| {} | {k} | Optuna 5.0.0 TPE | {} |",
+                        p.name,
+                        cells.join(" | ")
+                    );
+                }
+                None if n_trials >= 200 => {
+                    let mut cells = vec!["".to_string(); checkpoints.len()];
+                    cells[checkpoints.len() - 1] = fmt(optuna_random_200);
+                    println!(
+                        "| {} | 1 | Optuna 5.0.0 random | {} |",
+                        p.name,
+                        cells.join(" | ")
+                    );
+                }
+                None => {}
+            }
+        }
+        let reps = if quick { 11 } else { 51 };
+        let ms: Vec<f64> = TIMING_AT
+            .iter()
+            .filter(|&&n| n <= n_trials)
+            .map(|&n| {
+                median(
+                    k1_histories
+                        .iter()
+                        .map(|h| time_propose(&p.space, &h[..n], reps))
+                        .collect(),
+                )
+            })
+            .collect();
+        timings.push((p.name, ms, OPTUNA_MS[pi]));
+    }
+    println!();
+    println!("Time per proposal (k = 1, ms; median over seeds of the median of repeated calls):");
+    println!();
+    println!("| problem | @50 | @100 | @200 | Optuna 5.0.0 @50 / @100 / @200 |");
+    println!("|---|---|---|---|---|");
+    for (name, ms, optuna) in timings {
+        let mut cells: Vec<String> = ms.iter().map(|t| format!("{t:.3}")).collect();
+        cells.resize(3, "".into());
+        println!(
+            "| {name} | {} | {:.2} / {:.2} / {:.2} |",
+            cells.join(" | "),
+            optuna[0],
+            optuna[1],
+            optuna[2]
+        );
+    }
+    println!();
+    println!("total wall time {:.1} s", t_all.elapsed().as_secs_f64());
+}

@@ -1,0 +1,853 @@
+//! The proposal policy: random search, and TPE after Optuna 5's `TPESampler` (multivariate,
+//! constant liar) composed from [`ParzenEstimator`]s.
+//!
+//! One call proposes `k` points. With TPE:
+//! 1. Until `n_startup_trials` trials have finished, points are drawn uniformly (log-uniformly on
+//!    log scales).
+//! 2. Finished trials are ranked (complete ones by value in the objective's direction, ties by
+//!    age; failed ones last) and the best `gamma(n)` complete ones form the good group, the rest
+//!    the bad group. Pending proposals (earlier calls' and this call's) join the bad group as the
+//!    newest members: the constant liar, which spreads a batch out.
+//! 3. Each group becomes a Parzen estimator weighted oldest-to-newest by `weights`; the prior
+//!    component is added.
+//! 4. `n_ei_candidates` points are drawn from the good estimator l(x), scored by
+//!    `ln l(x) − ln g(x)`, and the best is proposed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::parzen::{ParzenEstimator, ParzenParams};
+use super::space::{DimSpec, SearchSpace};
+use crate::rng::Rng;
+
+/// Whether larger or smaller objective values are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Larger is better (the default: the runner's default objective is accuracy).
+    #[default]
+    Maximize,
+    /// Smaller is better.
+    Minimize,
+}
+
+/// How proposals are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Tree-structured Parzen estimator (random for the first `n_startup_trials`).
+    #[default]
+    Tpe,
+    /// Independent uniform draws.
+    Random,
+}
+
+/// What a finished trial reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// The objective's value. A NaN value counts as failed.
+    Complete(f64),
+    /// The trial failed; it ranks below every complete trial.
+    Failed,
+}
+
+/// One finished trial: the parameters it ran with and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Parameter values as reported; missing or out-of-domain values are ignored per parameter.
+    pub params: Map<String, Value>,
+    /// The objective's value, or failure.
+    pub outcome: Outcome,
+}
+
+/// How many finished trials form the good group, as a function of the number finished.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gamma {
+    /// Optuna's single-objective default: `min(ceil(0.1·n), 25)`.
+    Optuna,
+    /// Hyperopt's rule: `min(ceil(0.25·√n), 25)`.
+    Hyperopt,
+}
+
+/// How the members of a group are weighted, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weights {
+    /// Optuna's default: all 1 below 25 members, else a linear ramp from `1/n` to 1 for the
+    /// oldest `n − 25` and 1 for the newest 25.
+    Ramp,
+    /// All members weigh the same.
+    Uniform,
+}
+
+/// TPE settings; the defaults are Optuna 5's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TpeOptions {
+    /// Finished trials drawn at random before TPE starts (10).
+    pub n_startup_trials: usize,
+    /// Candidates drawn from l(x) per proposal (24); 0 counts as 1.
+    pub n_ei_candidates: usize,
+    /// Joint kernels over all parameters (true) or one independent TPE per parameter (false).
+    pub multivariate: bool,
+    /// Weight of the prior component (1.0); negative or non-finite values count as 0.
+    pub prior_weight: f64,
+    /// Clip kernel widths from below by `range / min(100, 1 + n_kernels)` (true).
+    pub consider_magic_clip: bool,
+    /// Let the extreme observations' widths reach to the bounds (false).
+    pub consider_endpoints: bool,
+    /// Size of the good group.
+    pub gamma: Gamma,
+    /// Weights of group members by age.
+    pub weights: Weights,
+}
+
+impl Default for TpeOptions {
+    fn default() -> Self {
+        Self {
+            n_startup_trials: 10,
+            n_ei_candidates: 24,
+            multivariate: true,
+            prior_weight: 1.0,
+            consider_magic_clip: true,
+            consider_endpoints: false,
+            gamma: Gamma::Optuna,
+            weights: Weights::Ramp,
+        }
+    }
+}
+
+impl Gamma {
+    fn n_below(self, n: usize) -> usize {
+        let x = match self {
+            Gamma::Optuna => (0.1 * n as f64).ceil(),
+            Gamma::Hyperopt => (0.25 * (n as f64).sqrt()).ceil(),
+        };
+        (x as usize).min(25)
+    }
+}
+
+impl Weights {
+    fn fill(self, n: usize, out: &mut Vec<f64>) {
+        out.clear();
+        const FLAT: usize = 25;
+        if self == Weights::Uniform || n < FLAT {
+            out.resize(n, 1.0);
+            return;
+        }
+        let ramp = n - FLAT;
+        let start = 1.0 / n as f64;
+        for i in 0..ramp {
+            out.push(match i {
+                0 => start,
+                _ if i == ramp - 1 => 1.0,
+                _ => start + (1.0 - start) * i as f64 / (ramp - 1) as f64,
+            });
+        }
+        out.resize(n, 1.0);
+    }
+}
+
+/// Everything one proposal call needs.
+#[derive(Debug, Clone)]
+pub struct ProposeRequest<'a> {
+    /// The space to propose in.
+    pub space: &'a SearchSpace,
+    /// Finished trials, oldest first.
+    pub history: &'a [Observation],
+    /// Parameters proposed earlier and not reported yet, oldest first.
+    pub pending: &'a [Map<String, Value>],
+    /// How many proposals to return.
+    pub k: usize,
+    /// TPE or random.
+    pub strategy: Strategy,
+    /// Direction of the objective.
+    pub direction: Direction,
+    /// Seed: the same request and seed give the same proposals.
+    pub seed: u64,
+    /// TPE settings.
+    pub options: TpeOptions,
+}
+
+/// One proposed point with its scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// A value for every parameter of the space, in the space's order.
+    pub params: Map<String, Value>,
+    /// Log density under the good-group estimator l (0 for random proposals).
+    pub log_l: f64,
+    /// Log density under the bad-group estimator g (0 for random proposals).
+    pub log_g: f64,
+}
+
+/// Proposes exactly `req.k` points, best first by `log_l − log_g` (random proposals keep their
+/// draw order). Deterministic in the request and its seed.
+pub fn propose(req: &ProposeRequest) -> Vec<Proposal> {
+    let mut rng = Rng::seed_from_u64(req.seed);
+    let model = Model::new(req.space);
+    let encoded = encode_history(&model, req);
+    let started = encoded.n_finished() >= req.options.n_startup_trials;
+    if req.k == 0 {
+        return Vec::new();
+    }
+    if req.strategy == Strategy::Random || !started || model.dims.is_empty() {
+        return (0..req.k)
+            .map(|_| model.random(req.space, &mut rng))
+            .collect();
+    }
+    let mut raw = if req.options.multivariate {
+        propose_multivariate(&model, &encoded, req, &mut rng)
+    } else {
+        propose_univariate(&model, &encoded, req, &mut rng)
+    };
+    raw.sort_by(|a, b| score(b).total_cmp(&score(a)));
+    raw.into_iter()
+        .map(|(row, log_l, log_g)| Proposal {
+            params: model.decode(req.space, &row),
+            log_l,
+            log_g,
+        })
+        .collect()
+}
+
+fn score(p: &(Vec<f64>, f64, f64)) -> f64 {
+    let s = p.1 - p.2;
+    if s.is_nan() { f64::NEG_INFINITY } else { s }
+}
+
+/// The modelled dimensions of a space.
+struct Model {
+    /// Index into the space's parameters of each modelled dimension.
+    index: Vec<usize>,
+    dims: Vec<DimSpec>,
+}
+
+impl Model {
+    fn new(space: &SearchSpace) -> Self {
+        let (index, dims) = space.dims().into_iter().unzip();
+        Self { index, dims }
+    }
+
+    fn encode(&self, space: &SearchSpace, params: &Map<String, Value>, out: &mut Vec<f64>) -> bool {
+        let start = out.len();
+        out.extend(self.index.iter().map(|&i| {
+            let p = &space.params[i];
+            p.domain.encode(params.get(&p.name))
+        }));
+        let any = out[start..].iter().any(|x| !x.is_nan());
+        if !any {
+            out.truncate(start);
+        }
+        any
+    }
+
+    fn decode(&self, space: &SearchSpace, row: &[f64]) -> Map<String, Value> {
+        let mut dim = 0;
+        space
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let raw = if self.index.get(dim) == Some(&i) {
+                    dim += 1;
+                    row[dim - 1]
+                } else {
+                    f64::NAN
+                };
+                (p.name.clone(), p.domain.decode(raw))
+            })
+            .collect()
+    }
+
+    fn random(&self, space: &SearchSpace, rng: &mut Rng) -> Proposal {
+        let row: Vec<f64> = self
+            .index
+            .iter()
+            .map(|&i| space.params[i].domain.sample_uniform(rng))
+            .collect();
+        Proposal {
+            params: self.decode(space, &row),
+            log_l: 0.0,
+            log_g: 0.0,
+        }
+    }
+}
+
+/// History and pending points as raw rows, split into the good and bad groups.
+struct Groups {
+    d: usize,
+    /// Good group rows, oldest first.
+    below: Vec<f64>,
+    /// Bad group rows, oldest first, pending last.
+    above: Vec<f64>,
+    n_finished: usize,
+}
+
+impl Groups {
+    fn n_finished(&self) -> usize {
+        self.n_finished
+    }
+    fn n_below(&self) -> usize {
+        self.below.len().checked_div(self.d).unwrap_or(0)
+    }
+}
+
+fn encode_history(model: &Model, req: &ProposeRequest) -> Groups {
+    let d = model.dims.len();
+    let mut rows = Vec::with_capacity(req.history.len() * d);
+    // (history position, value or None for failed), for the rows that encoded.
+    let mut kept: Vec<(usize, Option<f64>)> = Vec::with_capacity(req.history.len());
+    for obs in req.history {
+        if d == 0 || model.encode(req.space, &obs.params, &mut rows) {
+            let value = match obs.outcome {
+                Outcome::Complete(v) if !v.is_nan() => Some(v),
+                _ => None,
+            };
+            kept.push((kept.len(), value));
+        }
+    }
+    let n_finished = kept.len();
+    let mut complete: Vec<(usize, f64)> = kept
+        .iter()
+        .filter_map(|&(i, v)| v.map(|v| (i, v)))
+        .collect();
+    match req.direction {
+        Direction::Minimize => complete.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))),
+        Direction::Maximize => complete.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))),
+    }
+    let n_below = req.options.gamma.n_below(n_finished).min(complete.len());
+    let mut is_below = vec![false; n_finished];
+    for &(i, _) in &complete[..n_below] {
+        is_below[i] = true;
+    }
+    let mut below = Vec::with_capacity(n_below * d);
+    let mut above = Vec::with_capacity((n_finished - n_below + req.pending.len() + req.k) * d);
+    for (i, row) in rows.chunks_exact(d.max(1)).enumerate().take(n_finished) {
+        if d == 0 {
+            break;
+        }
+        if is_below[i] { &mut below } else { &mut above }.extend_from_slice(row);
+    }
+    for params in req.pending {
+        model.encode(req.space, params, &mut above);
+    }
+    Groups {
+        d,
+        below,
+        above,
+        n_finished,
+    }
+}
+
+fn parzen_params(options: &TpeOptions) -> ParzenParams {
+    let w = options.prior_weight;
+    ParzenParams {
+        prior_weight: if w.is_finite() && w >= 0.0 { w } else { 0.0 },
+        consider_magic_clip: options.consider_magic_clip,
+        consider_endpoints: options.consider_endpoints,
+    }
+}
+
+/// Joint TPE: one estimator pair over all dimensions; the bad one is rebuilt after each proposal
+/// so the next one sees it as pending.
+fn propose_multivariate(
+    model: &Model,
+    groups: &Groups,
+    req: &ProposeRequest,
+    rng: &mut Rng,
+) -> Vec<(Vec<f64>, f64, f64)> {
+    let params = parzen_params(&req.options);
+    let m = req.options.n_ei_candidates.max(1);
+    let d = model.dims.len();
+    let mut weights = Vec::new();
+    req.options.weights.fill(groups.n_below(), &mut weights);
+    let below = ParzenEstimator::new(&model.dims, &groups.below, &weights, &params);
+    let mut above_rows = groups.above.clone();
+    let (mut cands, mut log_l, mut log_g, mut scratch) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(req.k);
+    for _ in 0..req.k {
+        req.options.weights.fill(above_rows.len() / d, &mut weights);
+        let above = ParzenEstimator::new(&model.dims, &above_rows, &weights, &params);
+        below.sample(rng, m, &mut cands);
+        below.log_pdf(&cands, &mut log_l, &mut scratch);
+        above.log_pdf(&cands, &mut log_g, &mut scratch);
+        let best = argmax(log_l.iter().zip(&log_g).map(|(l, g)| l - g));
+        let row = cands[best * d..(best + 1) * d].to_vec();
+        above_rows.extend_from_slice(&row);
+        out.push((row, log_l[best], log_g[best]));
+    }
+    out
+}
+
+/// Independent TPE: one estimator pair per dimension, fitted on the trials that have a value
+/// for it; the scores of a proposal are the sums over dimensions.
+fn propose_univariate(
+    model: &Model,
+    groups: &Groups,
+    req: &ProposeRequest,
+    rng: &mut Rng,
+) -> Vec<(Vec<f64>, f64, f64)> {
+    let params = parzen_params(&req.options);
+    let m = req.options.n_ei_candidates.max(1);
+    let d = model.dims.len();
+    let column = |rows: &[f64], j: usize| -> Vec<f64> {
+        rows.chunks_exact(d)
+            .map(|r| r[j])
+            .filter(|x| !x.is_nan())
+            .collect()
+    };
+    let mut weights = Vec::new();
+    let below: Vec<ParzenEstimator> = (0..d)
+        .map(|j| {
+            let col = column(&groups.below, j);
+            req.options.weights.fill(col.len(), &mut weights);
+            ParzenEstimator::new(&model.dims[j..=j], &col, &weights, &params)
+        })
+        .collect();
+    let mut above_cols: Vec<Vec<f64>> = (0..d).map(|j| column(&groups.above, j)).collect();
+    let (mut cands, mut log_l, mut log_g, mut scratch) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(req.k);
+    for _ in 0..req.k {
+        let mut row = Vec::with_capacity(d);
+        let (mut sum_l, mut sum_g) = (0.0, 0.0);
+        for j in 0..d {
+            req.options.weights.fill(above_cols[j].len(), &mut weights);
+            let above = ParzenEstimator::new(&model.dims[j..=j], &above_cols[j], &weights, &params);
+            below[j].sample(rng, m, &mut cands);
+            below[j].log_pdf(&cands, &mut log_l, &mut scratch);
+            above.log_pdf(&cands, &mut log_g, &mut scratch);
+            let best = argmax(log_l.iter().zip(&log_g).map(|(l, g)| l - g));
+            row.push(cands[best]);
+            sum_l += log_l[best];
+            sum_g += log_g[best];
+        }
+        for (col, x) in above_cols.iter_mut().zip(&row) {
+            col.push(*x);
+        }
+        out.push((row, sum_l, sum_g));
+    }
+    out
+}
+
+/// Index of the first maximum (NaN never wins).
+fn argmax(xs: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, x) in xs.enumerate() {
+        if x > best.1 {
+            best = (i, x);
+        }
+    }
+    best.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn space(v: Value) -> SearchSpace {
+        SearchSpace::parse(&v).unwrap()
+    }
+
+    fn req<'a>(
+        space: &'a SearchSpace,
+        history: &'a [Observation],
+        pending: &'a [Map<String, Value>],
+        k: usize,
+        seed: u64,
+    ) -> ProposeRequest<'a> {
+        ProposeRequest {
+            space,
+            history,
+            pending,
+            k,
+            strategy: Strategy::Tpe,
+            direction: Direction::Minimize,
+            seed,
+            options: TpeOptions::default(),
+        }
+    }
+
+    fn num(p: &Map<String, Value>, key: &str) -> f64 {
+        p[key].as_f64().unwrap()
+    }
+
+    fn sphere(p: &Map<String, Value>) -> f64 {
+        (num(p, "x") - 1.0).powi(2) + (num(p, "y") + 2.0).powi(2)
+    }
+
+    /// Runs `n` sequential trials of `strategy` on the sphere; returns the history and best value.
+    fn optimise(
+        strategy: Strategy,
+        options: TpeOptions,
+        seed: u64,
+        n: usize,
+    ) -> (Vec<Observation>, f64) {
+        let s = space(json!({"x": {"uniform": [-10, 10]}, "y": {"uniform": [-10, 10]}}));
+        let mut history = Vec::new();
+        let mut best = f64::INFINITY;
+        for t in 0..n {
+            let mut r = req(&s, &history, &[], 1, seed * 1000 + t as u64);
+            r.strategy = strategy;
+            r.options = options;
+            let p = propose(&r).remove(0);
+            let v = sphere(&p.params);
+            best = best.min(v);
+            history.push(Observation {
+                params: p.params,
+                outcome: Outcome::Complete(v),
+            });
+        }
+        (history, best)
+    }
+
+    fn sphere_history(n: usize, seed: u64) -> (SearchSpace, Vec<Observation>) {
+        let s = space(json!({"x": {"uniform": [-10, 10]}, "y": {"uniform": [-10, 10]}}));
+        let (h, _) = optimise(Strategy::Tpe, TpeOptions::default(), seed, n);
+        (s, h)
+    }
+
+    fn median(mut xs: Vec<f64>) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    }
+
+    #[test]
+    fn tpe_beats_random_search_on_a_quadratic() {
+        let seeds = 0..7u64;
+        let tpe: Vec<f64> = seeds
+            .clone()
+            .map(|s| optimise(Strategy::Tpe, TpeOptions::default(), s, 60).1)
+            .collect();
+        let rnd: Vec<f64> = seeds
+            .map(|s| optimise(Strategy::Random, TpeOptions::default(), s, 60).1)
+            .collect();
+        assert!(
+            median(tpe.clone()) * 5.0 < median(rnd.clone()),
+            "tpe {tpe:?} random {rnd:?}"
+        );
+    }
+
+    #[test]
+    fn univariate_tpe_also_beats_random_search() {
+        let options = TpeOptions {
+            multivariate: false,
+            ..TpeOptions::default()
+        };
+        let seeds = 0..7u64;
+        let tpe: Vec<f64> = seeds
+            .clone()
+            .map(|s| optimise(Strategy::Tpe, options, s, 80).1)
+            .collect();
+        let rnd: Vec<f64> = seeds
+            .map(|s| optimise(Strategy::Random, options, s, 80).1)
+            .collect();
+        assert!(
+            median(tpe.clone()) * 3.0 < median(rnd.clone()),
+            "tpe {tpe:?} random {rnd:?}"
+        );
+    }
+
+    #[test]
+    fn same_inputs_and_seed_give_the_same_proposals() {
+        let (s, h) = sphere_history(30, 3);
+        let pending = [h[0].params.clone()];
+        let a = propose(&req(&s, &h, &pending, 5, 42));
+        let b = propose(&req(&s, &h, &pending, 5, 42));
+        assert_eq!(a, b);
+        let c = propose(&req(&s, &h, &pending, 5, 43));
+        assert_ne!(a, c, "another seed draws other candidates");
+    }
+
+    #[test]
+    fn returns_exactly_k_proposals_best_first() {
+        let (s, h) = sphere_history(30, 1);
+        for k in [0, 1, 4, 17] {
+            let props = propose(&req(&s, &h, &[], k, 7));
+            assert_eq!(props.len(), k);
+            let scores: Vec<f64> = props.iter().map(|p| p.log_l - p.log_g).collect();
+            assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+            assert!(
+                props
+                    .iter()
+                    .all(|p| p.log_l.is_finite() && p.log_g.is_finite())
+            );
+            assert!(props.iter().all(|p| s.contains(&p.params)));
+        }
+    }
+
+    #[test]
+    fn random_search_and_the_startup_phase_score_zero() {
+        let (s, h) = sphere_history(30, 1);
+        let mut r = req(&s, &h, &[], 3, 1);
+        r.strategy = Strategy::Random;
+        assert!(propose(&r).iter().all(|p| p.log_l == 0.0 && p.log_g == 0.0));
+        let early = propose(&req(&s, &h[..9], &[], 3, 1));
+        assert!(early.iter().all(|p| p.log_l == 0.0 && p.log_g == 0.0));
+        let started = propose(&req(&s, &h[..10], &[], 3, 1));
+        assert!(started.iter().all(|p| p.log_l != 0.0));
+    }
+
+    fn mean_nearest_neighbour_distance(points: &[(f64, f64)]) -> f64 {
+        let nn = |i: usize| {
+            points
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, q)| ((points[i].0 - q.0).powi(2) + (points[i].1 - q.1).powi(2)).sqrt())
+                .fold(f64::INFINITY, f64::min)
+        };
+        (0..points.len()).map(nn).sum::<f64>() / points.len() as f64
+    }
+
+    #[test]
+    fn the_constant_liar_spreads_a_batch() {
+        let xy = |p: &Proposal| (num(&p.params, "x"), num(&p.params, "y"));
+        let (mut batch_spread, mut independent_spread) = (0.0, 0.0);
+        for seed in 0..5 {
+            let (s, h) = sphere_history(40, seed);
+            let batch: Vec<(f64, f64)> =
+                propose(&req(&s, &h, &[], 8, seed)).iter().map(xy).collect();
+            let independent: Vec<(f64, f64)> = (0..8)
+                .map(|i| xy(&propose(&req(&s, &h, &[], 1, 100 * seed + i))[0]))
+                .collect();
+            batch_spread += mean_nearest_neighbour_distance(&batch);
+            independent_spread += mean_nearest_neighbour_distance(&independent);
+        }
+        assert!(
+            batch_spread > 1.5 * independent_spread,
+            "batch {batch_spread} vs independent {independent_spread}"
+        );
+    }
+
+    #[test]
+    fn pending_proposals_from_earlier_calls_push_new_ones_away() {
+        // 1-d, best at x = 5. Proposals hug 5 unless points at 5 are already pending.
+        let s = space(json!({"x": {"uniform": [0, 10]}}));
+        let x_is = |x: f64| Map::from_iter([("x".to_string(), json!(x))]);
+        let history: Vec<Observation> = (0..40)
+            .map(|i| {
+                let x = (i as f64 * 0.618_034).fract() * 10.0;
+                Observation {
+                    params: x_is(x),
+                    outcome: Outcome::Complete((x - 5.0).abs()),
+                }
+            })
+            .collect();
+        let pending = vec![x_is(5.0); 4];
+        let gap = |pending: &[Map<String, Value>]| {
+            median(
+                (0..9)
+                    .map(|seed| {
+                        (num(
+                            &propose(&req(&s, &history, pending, 1, seed))[0].params,
+                            "x",
+                        ) - 5.0)
+                            .abs()
+                    })
+                    .collect(),
+            )
+        };
+        let (free, crowded) = (gap(&[]), gap(&pending));
+        assert!(
+            crowded > 2.0 * free,
+            "distance from 5: {free} free, {crowded} with pending points at 5"
+        );
+    }
+
+    #[test]
+    fn the_direction_decides_which_end_is_good() {
+        let s = space(json!({"x": {"uniform": [0, 10]}}));
+        let history: Vec<Observation> = (0..40)
+            .map(|i| {
+                let x = (i as f64 * 0.618_034).fract() * 10.0;
+                Observation {
+                    params: Map::from_iter([("x".to_string(), json!(x))]),
+                    outcome: Outcome::Complete(x),
+                }
+            })
+            .collect();
+        let mut r = req(&s, &history, &[], 8, 5);
+        let low: f64 = propose(&r).iter().map(|p| num(&p.params, "x")).sum::<f64>() / 8.0;
+        r.direction = Direction::Maximize;
+        let high: f64 = propose(&r).iter().map(|p| num(&p.params, "x")).sum::<f64>() / 8.0;
+        assert!(
+            low < 3.0 && high > 7.0,
+            "minimise → {low}, maximise → {high}"
+        );
+    }
+
+    #[test]
+    fn failed_trials_rank_below_every_complete_one() {
+        let s = space(json!({"x": {"uniform": [0, 10]}}));
+        // Complete trials in [5, 10] with value x; failures in [0, 1] (which would be "best").
+        let mut history = Vec::new();
+        for i in 0..20 {
+            let x = 5.0 + 5.0 * i as f64 / 20.0;
+            history.push(Observation {
+                params: Map::from_iter([("x".to_string(), json!(x))]),
+                outcome: Outcome::Complete(x),
+            });
+            let bad = i as f64 / 20.0;
+            history.push(Observation {
+                params: Map::from_iter([("x".to_string(), json!(bad))]),
+                outcome: Outcome::Failed,
+            });
+        }
+        history.push(Observation {
+            params: Map::from_iter([("x".to_string(), json!(0.5))]),
+            outcome: Outcome::Complete(f64::NAN),
+        });
+        let props = propose(&req(&s, &history, &[], 8, 11));
+        let mean = props.iter().map(|p| num(&p.params, "x")).sum::<f64>() / 8.0;
+        assert!(
+            mean > 3.0,
+            "proposals drift to the failed region: mean {mean}"
+        );
+    }
+
+    #[test]
+    fn odd_history_entries_are_ignored_per_parameter() {
+        let s = space(json!({
+            "x": {"uniform": [0, 1]},
+            "n": {"int": [1, 8]},
+            "c": {"choice": ["a", "b"]},
+            "k": {"const": 3},
+        }));
+        let mut history = Vec::new();
+        for i in 0..30 {
+            let params = match i % 5 {
+                0 => json!({"x": 0.5, "n": 3, "c": "a"}),
+                1 => json!({"x": "oops", "n": 3.5, "c": "z"}),
+                2 => json!({"x": 7.0, "extra": true}),
+                3 => json!({}),
+                _ => json!({"x": 0.1 * (i % 10) as f64, "n": 9, "c": "b", "k": 4}),
+            };
+            let Value::Object(params) = params else {
+                unreachable!()
+            };
+            history.push(Observation {
+                params,
+                outcome: Outcome::Complete(i as f64),
+            });
+        }
+        let Value::Object(junk) = json!({"x": null, "n": [1]}) else {
+            unreachable!()
+        };
+        for multivariate in [true, false] {
+            let mut r = req(&s, &history, std::slice::from_ref(&junk), 4, 1);
+            r.options.multivariate = multivariate;
+            let props = propose(&r);
+            assert_eq!(props.len(), 4);
+            assert!(
+                props
+                    .iter()
+                    .all(|p| s.contains(&p.params) && p.params["k"] == json!(3))
+            );
+            assert!(
+                props
+                    .iter()
+                    .all(|p| p.log_l.is_finite() && p.log_g.is_finite())
+            );
+        }
+    }
+
+    #[test]
+    fn extreme_options_do_not_break_proposals() {
+        let (s, h) = sphere_history(30, 4);
+        let odd = [
+            TpeOptions {
+                n_ei_candidates: 0,
+                ..TpeOptions::default()
+            },
+            TpeOptions {
+                prior_weight: f64::NAN,
+                ..TpeOptions::default()
+            },
+            TpeOptions {
+                prior_weight: 0.0,
+                consider_magic_clip: false,
+                ..TpeOptions::default()
+            },
+            TpeOptions {
+                consider_endpoints: true,
+                gamma: Gamma::Hyperopt,
+                weights: Weights::Uniform,
+                ..TpeOptions::default()
+            },
+            TpeOptions {
+                n_startup_trials: 0,
+                ..TpeOptions::default()
+            },
+        ];
+        for options in odd {
+            let mut r = req(&s, &h, &[], 3, 2);
+            r.options = options;
+            let props = propose(&r);
+            assert_eq!(props.len(), 3);
+            assert!(props.iter().all(|p| s.contains(&p.params)), "{options:?}");
+        }
+        let mut r = req(&s, &[], &[], 2, 2);
+        r.options.n_startup_trials = 0;
+        assert_eq!(
+            propose(&r).len(),
+            2,
+            "TPE on an empty history proposes from the prior"
+        );
+    }
+
+    #[test]
+    fn weights_ramp_like_optuna() {
+        let mut w = Vec::new();
+        Weights::Ramp.fill(0, &mut w);
+        assert!(w.is_empty());
+        Weights::Ramp.fill(24, &mut w);
+        assert_eq!(w, vec![1.0; 24]);
+        Weights::Ramp.fill(26, &mut w);
+        assert_eq!(w[0], 1.0 / 26.0);
+        assert_eq!(&w[1..], &[1.0; 25]);
+        Weights::Ramp.fill(35, &mut w);
+        assert_eq!(w.len(), 35);
+        assert_eq!((w[0], w[9], w[10]), (1.0 / 35.0, 1.0, 1.0));
+        assert!(w[..10].windows(2).all(|p| p[0] < p[1]));
+    }
+
+    #[test]
+    fn gamma_follows_optuna_and_hyperopt() {
+        assert_eq!(
+            [0, 1, 10, 11, 100, 240, 251, 1000].map(|n| Gamma::Optuna.n_below(n)),
+            [0, 1, 1, 2, 10, 24, 25, 25]
+        );
+        assert_eq!(
+            [1, 16, 17, 100_000].map(|n| Gamma::Hyperopt.n_below(n)),
+            [1, 1, 2, 25]
+        );
+    }
+
+    #[test]
+    fn options_and_enums_read_from_json_with_defaults() {
+        let o: TpeOptions =
+            serde_json::from_value(json!({"multivariate": false, "gamma": "hyperopt"})).unwrap();
+        assert_eq!(
+            o,
+            TpeOptions {
+                multivariate: false,
+                gamma: Gamma::Hyperopt,
+                ..TpeOptions::default()
+            }
+        );
+        assert!(serde_json::from_value::<TpeOptions>(json!({"nope": 1})).is_err());
+        assert_eq!(
+            serde_json::from_value::<Direction>(json!("minimize")).unwrap(),
+            Direction::Minimize
+        );
+        assert_eq!(
+            serde_json::from_value::<Strategy>(json!("random")).unwrap(),
+            Strategy::Random
+        );
+        assert_eq!(Strategy::default(), Strategy::Tpe);
+    }
+}
