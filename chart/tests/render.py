@@ -163,21 +163,7 @@ def load_values() -> dict:
 
 
 # Value sets every structural test runs over: the defaults, each example, and everything switched on.
-ALL_ON = (
-    "mlflow.enabled=true",
-    "cerebrosRunner.enabled=true",
-    "livebook.enabled=true",
-    "federation.enabled=true",
-    "postgresql.enabled=true",
-    "minio.enabled=true",
-    "opentelemetryCollector.enabled=true",
-    "kubePrometheusStack.enabled=true",
-    "web.ingress.enabled=true",
-    "cerebrosRunner.persistence.enabled=true",
-    "mlflow.persistence.enabled=true",
-    "livebook.persistence.enabled=true",
-    "cerebrosRunner.auth.token=runner-token-for-tests",
-)
+ALL_ON = Path(__file__).resolve().parent / "values-all-on.yaml"
 
 
 def scenarios() -> dict[str, dict]:
@@ -185,6 +171,6 @@ def scenarios() -> dict[str, dict]:
     out = {"defaults": {}}
     for example in EXAMPLES:
         out[example.stem] = {"values": (example,)}
-    out["all-on"] = {"sets": ALL_ON}
-    out["all-on+livebook-tls"] = {"values": (CHART / "examples" / "values-livebook-tls.yaml",), "sets": ALL_ON}
+    out["all-on"] = {"values": (ALL_ON,)}
+    out["all-on+livebook-tls"] = {"values": (ALL_ON, CHART / "examples" / "values-livebook-tls.yaml")}
     return out

@@ -273,8 +273,7 @@ class ChartCase:
             "env.secrets.DATABASE_URL": "ecto://app:app-db-pass-0123@db.example/app",
             "mlflow.secrets.MLFLOW_TRACKING_PASSWORD": "mlflow-pass-0123",
         }
-        sets = ALL_ON + tuple(f"{k}={v}" for k, v in secrets.items())
-        out = self.r(sets=sets)
+        out = self.r(values=(ALL_ON,), sets=tuple(f"{k}={v}" for k, v in secrets.items()))
         for doc in out.docs:
             if doc["kind"] == "Secret":
                 continue
@@ -339,7 +338,7 @@ class ChartCase:
                             self.assertNotIn(target["exec"]["command"][:1], (["echo"], ["true"]), f"{name}: {label} {probe} tests nothing")
 
     def test_probe_paths_are_the_ones_the_apps_serve(self):
-        out = self.r(sets=ALL_ON)
+        out = self.r(values=(ALL_ON,))
         paths = {
             f"{FULLNAME}-web": ("/api/health", "/api/health"),
             RUNNER: ("/healthz", "/readyz"),
@@ -364,13 +363,13 @@ class ChartCase:
                     self.assertIn("memory", res.get("limits", {}), f"{name}: {label} has no memory limit")
 
     def test_checksum_annotations_roll_pods(self):
-        base = self.r(sets=ALL_ON)
+        base = self.r(values=(ALL_ON,))
         for d in base.of_kind("Deployment") + base.of_kind("StatefulSet"):
             notes = d["spec"]["template"]["metadata"].get("annotations") or {}
             self.assertTrue(any(k.startswith("checksum/") for k in notes), f"{d['metadata']['name']} has no checksum annotation")
         web = lambda out: out.must("Deployment", f"{FULLNAME}-web")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
         runner = lambda out: out.must("Deployment", RUNNER)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
-        changed = self.r(sets=ALL_ON + ("env.LOG_LEVEL=debug", "cerebrosRunner.env.RUST_LOG=debug"))
+        changed = self.r(values=(ALL_ON,), sets=("env.LOG_LEVEL=debug", "cerebrosRunner.env.RUST_LOG=debug"))
         self.assertNotEqual(web(base), web(changed))
         self.assertNotEqual(runner(base), runner(changed))
         lb = lambda out: out.must("Deployment", f"{FULLNAME}-livebook")["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
@@ -394,13 +393,13 @@ class ChartCase:
         out = self.r(sets=("web.enabled=false", "worker.enabled=false"))
         self.assertEqual(out.names("Deployment"), set())
         self.assertNotIn(f"{FULLNAME}-web", out.names("Service"))
-        on = self.r(sets=ALL_ON)
+        on = self.r(values=(ALL_ON,))
         expected = {f"{FULLNAME}-{n}" for n in ("web", "worker", "cerebros", "mlflow", "livebook", "federation", "otelcol")}
         self.assertEqual(on.names("Deployment"), expected)
         self.assertEqual(on.names("StatefulSet"), {f"{FULLNAME}-postgresql", f"{FULLNAME}-minio"})
 
     def test_original_resource_names_labels_and_selectors(self):
-        out = self.r(sets=ALL_ON)
+        out = self.r(values=(ALL_ON,))
         names = {f"{d['kind']}/{d['metadata']['name']}" for d in out.docs}
         for suffix in ("web", "worker", "cerebros", "mlflow", "livebook", "federation", "otelcol"):
             self.assertIn(f"Deployment/{FULLNAME}-{suffix}", names)
@@ -426,13 +425,13 @@ class ChartCase:
         self.assertEqual(out.configmap("tl-env")["CEREBROS_URL"], "http://tl-cerebros:8088")
 
     def test_postgres_and_store_are_official_images_without_subcharts(self):
-        out = self.r(sets=ALL_ON)
+        out = self.r(values=(ALL_ON,))
         pg = out.container("StatefulSet", f"{FULLNAME}-postgresql")
         self.assertTrue(pg["image"].startswith("postgres:"), pg["image"])
         self.assertEqual(env_of(pg)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"], f"{FULLNAME}-postgresql")
         minio = out.container("StatefulSet", f"{FULLNAME}-minio")
         self.assertTrue(minio["image"].startswith("minio/minio:"), minio["image"])
-        self.assertNotIn("bitnami", render_text(self.helm, sets=ALL_ON).lower())
+        self.assertNotIn("bitnami", render_text(self.helm, values=(ALL_ON,)).lower())
         chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
         self.assertNotIn("dependencies", chart)
         self.assertFalse((CHART / "charts").exists() or (CHART / "Chart.lock").exists())
