@@ -4,6 +4,8 @@
 #   2. helm template of the defaults, every example and an everything-on render, each validated in one
 #      kubernetes-validate --strict call against Kubernetes 1.25 and 1.35 (rendered with the matching --kube-version)
 #   3. the render tests in chart/tests (wiring, credentials, securityContext, probes, refused values, ...), per Helm
+#   4. live tests: the rendered MLflow flags and helm-test scripts against a real MLflow (and a real cerebros-runner
+#      when one is built)
 # Tools are installed by scripts/install-helm.sh under .cache/ (idempotent).
 set -euo pipefail
 
@@ -80,13 +82,28 @@ for helm in helm3 helm4; do
   done
 done
 
-echo "== render tests (chart/tests)" >&2
-if log="$(cd "$ROOT" && CHART_TEST_HELMS="helm3=$BIN/helm3,helm4=$BIN/helm4" \
-  "$VENV/bin/python" -m unittest discover -s chart/tests -t chart/tests 2>&1)"; then
-  record "render tests: $(printf '%s\n' "$log" | grep -E '^Ran ' | tail -1)" ok
-else
-  record "render tests: $(printf '%s\n' "$log" | grep -E '^(Ran |FAILED)' | tr '\n' ' ')" FAIL "$log"
+# run_tests LABEL PATTERN: one unittest run over chart/tests, recorded with its counts (skips included).
+run_tests() {
+  local label="$1" pattern="$2" log counts
+  echo "== $label" >&2
+  if log="$(cd "$ROOT" && CHART_TEST_HELMS="helm3=$BIN/helm3,helm4=$BIN/helm4" \
+    "$VENV/bin/python" -m unittest discover -s chart/tests -t chart/tests -p "$pattern" 2>&1)"; then
+    counts="$(printf '%s\n' "$log" | grep -E '^(Ran |OK)' | tr '\n' ' ')"
+    record "$label: $counts" ok
+  else
+    counts="$(printf '%s\n' "$log" | grep -E '^(Ran |FAILED)' | tr '\n' ' ')"
+    record "$label: $counts" FAIL "$log"
+  fi
+}
+
+run_tests "render tests (chart/tests/test_chart.py, Helm 3 and 4)" "test_chart.py"
+
+# The live tests run the rendered helm-test scripts and MLflow flags against real servers; MLflow comes from the
+# project's own installer, the runner binary from a build (skipped, and shown as skipped, when there is none).
+if [[ -x "$ROOT/scripts/start-mlflow.sh" ]]; then
+  "$ROOT/scripts/start-mlflow.sh" --install-only >&2
 fi
+run_tests "live tests (real MLflow / cerebros-runner)" "test_live_*.py"
 
 echo
 echo "chart test summary"

@@ -614,6 +614,16 @@ class ChartCase:
         self.assertIn(f"helm test {RELEASE}", notes)
 
 
+    def test_package_keeps_hooks_and_leaves_out_the_render_tests(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([self.helm, "package", str(CHART), "-d", tmp], capture_output=True, text=True, env=helm_env())
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            listing = subprocess.run(["tar", "tzf", next(Path(tmp).glob("*.tgz"))], capture_output=True, text=True).stdout.split()
+        self.assertIn("thunderhelm/templates/tests/test-cerebros-runner.yaml", listing)
+        self.assertIn("thunderhelm/templates/NOTES.txt", listing)
+        self.assertFalse([f for f in listing if f.startswith("thunderhelm/tests/")], "chart/tests is packaged")
+
+
 class ValuesDocumentation(unittest.TestCase):
     """values.yaml, values.schema.json and README.md agree."""
 
