@@ -2,7 +2,8 @@
 //!
 //! Network 64 → 128 (relu) → 64 (relu) → 10 on the 8×8 digits (1797 rows), Adam lr 1e-3,
 //! batch 32, 20 epochs, stratified 80/20 split, one run per seed. Single-threaded: the trainer's
-//! matrix products use `matrixmultiply` without its threading feature.
+//! matrix products use `matrixmultiply` without its threading feature. A second configuration
+//! trains a Cerebros-style DAG with the same optimiser settings, to show what the DAG features cost.
 //!
 //! Run: `cargo bench -p runner --bench train` (data from `$DIGITS_CSV`, default
 //! `/work/shared/data/digits.csv`; `$BENCH_SEEDS` seeds, default 3). Results are documented in
@@ -13,18 +14,41 @@ use std::time::Instant;
 use runner::nas::{Dataset, TrainSpec, train};
 use serde_json::{Value, json};
 
-fn spec(seed: u64, epochs: usize) -> TrainSpec {
-    let params = json!({
+/// The anchor's sequential MLP: a chain of one unit per level, no laterals, norm or dropout.
+fn mlp() -> Value {
+    json!({
         "levels": 2, "units_per_level": 1, "neurons_per_unit": [128, 64],
         "predecessor_affinity": 1.0, "p_lateral_connection": 0.0,
         "activation": "relu", "dropout": 0.0, "normalization": false,
+    })
+}
+
+/// A Cerebros-style DAG (3 levels of 3 units, skip and lateral edges, layer norm, dropout), to show
+/// what the DAG features cost. No PyTorch counterpart.
+fn dag() -> Value {
+    json!({
+        "levels": 3, "units_per_level": 3, "neurons_per_unit": 64,
+        "predecessor_affinity": 0.7, "p_lateral_connection": 0.5,
+        "activation": "relu", "dropout": 0.1, "normalization": true,
+    })
+}
+
+fn spec(network: &Value, seed: u64, epochs: usize) -> TrainSpec {
+    let mut map = network
+        .as_object()
+        .cloned()
+        .expect("network params are an object");
+    let training = json!({
         "optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0,
         "batch_size": 32, "epochs": epochs,
         "seed": seed, "split_seed": 0, "validation_fraction": 0.2,
     });
-    let Value::Object(map) = params else {
-        unreachable!("a JSON object literal")
-    };
+    map.extend(
+        training
+            .as_object()
+            .cloned()
+            .expect("training params are an object"),
+    );
     let (spec, warnings) = TrainSpec::from_params(&map).expect("benchmark params are valid");
     assert!(warnings.is_empty(), "{warnings:?}");
     spec
@@ -58,15 +82,27 @@ fn main() {
         data.task()
     );
 
+    for (label, network) in [
+        ("runner MLP (rust, 1 thread)", mlp()),
+        ("runner DAG 3x3x64, norm, dropout", dag()),
+    ] {
+        run(label, &network, &data, seeds);
+    }
+}
+
+fn run(label: &str, network: &Value, data: &Dataset, seeds: u64) {
+    println!("## {label}");
     // Warm-up, not recorded (page faults, CPU frequency), like the anchor's warm-up pass.
-    train(&spec(0, 1), &data, &mut |_| {}).expect("warm-up trains");
+    train(&spec(network, 0, 1), data, &mut |_| {}).expect("warm-up trains");
 
     let (mut epoch_means, mut totals, mut accs) = (Vec::new(), Vec::new(), Vec::new());
     for seed in 0..seeds {
         let mut epoch_s = Vec::new();
         let wall = Instant::now();
-        let model = train(&spec(seed, 20), &data, &mut |r| epoch_s.push(r.seconds))
-            .expect("training succeeds");
+        let model = train(&spec(network, seed, 20), data, &mut |r| {
+            epoch_s.push(r.seconds)
+        })
+        .expect("training succeeds");
         let wall = wall.elapsed().as_secs_f64();
         let mean_epoch = epoch_s.iter().sum::<f64>() / epoch_s.len() as f64;
         let m = &model.metrics;
@@ -87,12 +123,12 @@ fn main() {
     }
     let (e, t, a) = (stats(&epoch_means), stats(&totals), stats(&accs));
     println!(
-        "| runner (rust, 1 thread) | {:.4} / {:.4} / {:.4} | {:.3} | {:.4} / {:.4} / {:.4} |",
+        "| {label} | {:.4} / {:.4} / {:.4} | {:.3} | {:.4} / {:.4} / {:.4} |",
         e.0, e.1, e.2, t.1, a.0, a.1, a.2
     );
     println!(
         "{}",
-        json!({"mean_epoch_s": {"min": e.0, "median": e.1, "max": e.2},
+        json!({"config": label, "mean_epoch_s": {"min": e.0, "median": e.1, "max": e.2},
                "train_seconds": {"min": t.0, "median": t.1, "max": t.2},
                "val_acc": {"min": a.0, "median": a.1, "max": a.2}, "seeds": seeds})
     );

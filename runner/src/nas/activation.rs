@@ -98,57 +98,30 @@ impl Activation {
 
     /// Writes `dz = dh * f'(z)`, given the forward input `z` and output `h`.
     pub(crate) fn backward(self, z: &[f32], h: &[f32], dh: &[f32], dz: &mut [f32]) {
-        let n = dz.len();
-        let (z, h, dh) = (&z[..n], &h[..n], &dh[..n]);
+        // Iterator zips (no indexing) let the compiler turn the selects into vector blends.
+        let it = dz.iter_mut().zip(z.iter().zip(h).zip(dh));
         match self {
             Activation::Relu => {
-                for i in 0..n {
-                    dz[i] = if z[i] > 0.0 { dh[i] } else { 0.0 };
-                }
+                it.for_each(|(d, ((&z, _), &g))| *d = if z > 0.0 { g } else { 0.0 })
             }
             Activation::LeakyRelu => {
-                for i in 0..n {
-                    dz[i] = if z[i] > 0.0 {
-                        dh[i]
-                    } else {
-                        LEAKY_SLOPE * dh[i]
-                    };
-                }
+                it.for_each(|(d, ((&z, _), &g))| *d = if z > 0.0 { g } else { LEAKY_SLOPE * g })
             }
             Activation::Elu => {
-                for i in 0..n {
-                    dz[i] = if z[i] > 0.0 {
-                        dh[i]
-                    } else {
-                        dh[i] * (h[i] + 1.0)
-                    };
-                }
+                it.for_each(|(d, ((&z, &h), &g))| *d = if z > 0.0 { g } else { g * (h + 1.0) })
             }
-            Activation::Gelu => {
-                for i in 0..n {
-                    let x = z[i];
-                    let t = (GELU_C * (x + GELU_K * x * x * x)).tanh();
-                    let du = GELU_C * (1.0 + 3.0 * GELU_K * x * x);
-                    dz[i] = dh[i] * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
-                }
-            }
-            Activation::Silu => {
-                for i in 0..n {
-                    let s = 1.0 / (1.0 + (-z[i]).exp());
-                    dz[i] = dh[i] * s * (1.0 + z[i] * (1.0 - s));
-                }
-            }
-            Activation::Tanh => {
-                for i in 0..n {
-                    dz[i] = dh[i] * (1.0 - h[i] * h[i]);
-                }
-            }
-            Activation::Sigmoid => {
-                for i in 0..n {
-                    dz[i] = dh[i] * h[i] * (1.0 - h[i]);
-                }
-            }
-            Activation::Linear => dz.copy_from_slice(dh),
+            Activation::Gelu => it.for_each(|(d, ((&x, _), &g))| {
+                let t = (GELU_C * (x + GELU_K * x * x * x)).tanh();
+                let du = GELU_C * (1.0 + 3.0 * GELU_K * x * x);
+                *d = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+            }),
+            Activation::Silu => it.for_each(|(d, ((&z, _), &g))| {
+                let s = 1.0 / (1.0 + (-z).exp());
+                *d = g * s * (1.0 + z * (1.0 - s));
+            }),
+            Activation::Tanh => it.for_each(|(d, ((_, &h), &g))| *d = g * (1.0 - h * h)),
+            Activation::Sigmoid => it.for_each(|(d, ((_, &h), &g))| *d = g * h * (1.0 - h)),
+            Activation::Linear => it.for_each(|(d, (_, &g))| *d = g),
         }
     }
 }

@@ -32,4 +32,7 @@ pub use params::{
     KNOWN_KEYS, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LEVELS, MAX_NEURONS_PER_UNIT, MAX_UNITS_PER_LEVEL,
     Optimizer, ParamError, TrainSpec,
 };
-pub use train::{EpochReport, MAX_PARAMS, MAX_WORKSPACE_FLOATS, TrainError, TrainedModel, train};
+pub use train::{
+    Control, EpochReport, MAX_PARAMS, MAX_WORKSPACE_FLOATS, TrainError, TrainedModel, train,
+    train_with_control,
+};

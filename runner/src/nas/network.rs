@@ -208,8 +208,8 @@ impl Network {
                 let (gain, shift) = params[g..g + 2 * iw].split_at(iw);
                 for r in 0..rows {
                     let row = &mut inp[r * iw..(r + 1) * iw];
-                    let mean = row.iter().sum::<f32>() / iw as f32;
-                    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / iw as f32;
+                    let mean = lane_sum(row, |v| v) / iw as f32;
+                    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / iw as f32;
                     let inv = 1.0 / (var + NORM_EPS).sqrt();
                     cur.inv_std[r] = inv;
                     let xhat = &mut cur.xhat[r * iw..(r + 1) * iw];
@@ -222,12 +222,17 @@ impl Network {
             cur.masked = false;
             if let (Some(rng), true) = (dropout.as_deref_mut(), layer.dropout > 0.0) {
                 let keep = 1.0 / (1.0 - layer.dropout);
+                // Two 24-bit uniforms per draw; an element is dropped when its draw is below p.
+                let threshold = (f64::from(layer.dropout) * f64::from(1u32 << 24)) as u32;
                 let mask = &mut cur.mask[..rows * iw];
-                for (m, v) in mask.iter_mut().zip(inp.iter_mut()) {
-                    let u = (rng.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32);
-                    *m = if u < layer.dropout { 0.0 } else { keep };
-                    *v *= *m;
+                for pair in mask.chunks_mut(2) {
+                    let bits = rng.next_u64();
+                    let draws = [(bits >> 40) as u32, (bits >> 8) as u32 & 0x00FF_FFFF];
+                    for (m, d) in pair.iter_mut().zip(draws) {
+                        *m = if d < threshold { 0.0 } else { keep };
+                    }
                 }
+                inp.iter_mut().zip(mask.iter()).for_each(|(v, m)| *v *= m);
                 cur.masked = true;
             }
             let z = &mut cur.z[..rows * ow];
@@ -319,19 +324,22 @@ impl Network {
                 for r in 0..rows {
                     let dy = &mut dinp[r * iw..(r + 1) * iw];
                     let xhat = &cur.xhat[r * iw..(r + 1) * iw];
-                    let (mut mean_d, mut mean_dx) = (0.0_f32, 0.0_f32);
-                    for j in 0..iw {
-                        dgain[j] += dy[j] * xhat[j];
-                        dshift[j] += dy[j];
-                        let dxhat = dy[j] * gain[j];
-                        mean_d += dxhat;
-                        mean_dx += dxhat * xhat[j];
+                    for (((dg, ds), &d), &xh) in dgain
+                        .iter_mut()
+                        .zip(dshift.iter_mut())
+                        .zip(dy.iter())
+                        .zip(xhat)
+                    {
+                        *dg += d * xh;
+                        *ds += d;
                     }
-                    mean_d /= iw as f32;
-                    mean_dx /= iw as f32;
+                    // dy becomes the gradient with respect to xhat.
+                    dy.iter_mut().zip(gain).for_each(|(d, &g)| *d *= g);
+                    let mean_d = lane_sum(dy, |v| v) / iw as f32;
+                    let mean_dx = lane_dot(dy, xhat) / iw as f32;
                     let inv = cur.inv_std[r];
-                    for j in 0..iw {
-                        dy[j] = inv * (dy[j] * gain[j] - mean_d - xhat[j] * mean_dx);
+                    for (d, &xh) in dy.iter_mut().zip(xhat) {
+                        *d = inv * (*d - mean_d - xh * mean_dx);
                     }
                 }
             }
@@ -349,6 +357,37 @@ impl Network {
             }
         }
     }
+}
+
+/// Sum of `f(x)` over `xs` in eight independent lanes, so the compiler can vectorise it.
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0_f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for chunk in chunks {
+        for (l, &x) in lanes.iter_mut().zip(chunk) {
+            *l += f(x);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Dot product of `a` and `b` in eight independent lanes.
+fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0_f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (xa, xb) in ca.zip(cb) {
+        for ((l, &x), &y) in lanes.iter_mut().zip(xa).zip(xb) {
+            *l += x * y;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Buffers of one layer, sized for the workspace's row capacity.

@@ -261,6 +261,26 @@ impl TrainSpec {
         Ok((spec, warnings))
     }
 
+    /// Checks a spec built by hand (its fields are public) against the same rules as
+    /// [`TrainSpec::from_params`], including one size entry per level.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        for (field, list) in [
+            ("units_per_level", &self.units_per_level),
+            ("neurons_per_unit", &self.neurons_per_unit),
+        ] {
+            if list.len() != self.levels {
+                return Err(ParamError::new(
+                    field,
+                    format!("has {} entries but `levels` is {}", list.len(), self.levels),
+                ));
+            }
+        }
+        let Value::Object(map) = self.to_json() else {
+            unreachable!("to_json builds an object")
+        };
+        TrainSpec::from_params(&map).map(|_| ())
+    }
+
     /// The resolved parameters as JSON (for logging what was actually trained).
     pub fn to_json(&self) -> Value {
         json!({
@@ -559,6 +579,38 @@ mod tests {
         let (again, warnings) = parse(spec.to_json()).unwrap();
         assert_eq!(again, spec);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn hand_built_specs_are_validated() {
+        assert_eq!(TrainSpec::default().validate(), Ok(()));
+        let zero_batch = TrainSpec {
+            batch_size: 0,
+            ..TrainSpec::default()
+        };
+        assert_eq!(zero_batch.validate().unwrap_err().field, "batch_size");
+        let nan_lr = TrainSpec {
+            learning_rate: f64::NAN,
+            ..TrainSpec::default()
+        };
+        assert_eq!(nan_lr.validate().unwrap_err().field, "learning_rate");
+        let short = TrainSpec {
+            levels: 3,
+            ..TrainSpec::default()
+        };
+        assert_eq!(short.validate().unwrap_err().field, "units_per_level");
+        let one = TrainSpec {
+            neurons_per_unit: vec![8],
+            ..TrainSpec::default()
+        };
+        assert_eq!(one.validate().unwrap_err().field, "neurons_per_unit");
+        let empty = TrainSpec {
+            levels: 0,
+            units_per_level: vec![],
+            neurons_per_unit: vec![],
+            ..TrainSpec::default()
+        };
+        assert_eq!(empty.validate().unwrap_err().field, "levels");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::export::Model;
 use super::loss;
 use super::network::{Network, UnitOptions, Workspace};
 use super::optim::OptimizerState;
-use super::params::TrainSpec;
+use super::params::{ParamError, TrainSpec};
 use super::split::{self, Part, Prepared, Targets};
 use super::wiring::{self, Shape};
 use crate::rng::Rng;
@@ -63,6 +63,9 @@ pub struct TrainedModel {
 /// Why training did not produce a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrainError {
+    /// A hand-built spec breaks a parameter rule.
+    #[error(transparent)]
+    Param(#[from] ParamError),
     /// The drawn network is too large.
     #[error(
         "the network would have {params} parameters, more than the limit of {limit}; use fewer or narrower units"
@@ -103,12 +106,35 @@ struct Evaluation {
     r2: f64,
 }
 
+/// What the epoch callback of [`train_with_control`] wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Run the next epoch.
+    Continue,
+    /// Stop now and return the model as it is (for deadlines and cancellation).
+    Stop,
+}
+
 /// Trains a network for `spec` on `data`, calling `on_epoch` after every epoch.
 pub fn train(
     spec: &TrainSpec,
     data: &Dataset,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<TrainedModel, TrainError> {
+    train_with_control(spec, data, &mut |report| {
+        on_epoch(report);
+        Control::Continue
+    })
+}
+
+/// Like [`train`], but the callback may stop training after any epoch; the model trained so far
+/// (or its best epoch, with `patience`) is returned, and `epochs_run` says how far it got.
+pub fn train_with_control(
+    spec: &TrainSpec,
+    data: &Dataset,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> Control,
+) -> Result<TrainedModel, TrainError> {
+    spec.validate().map_err(TrainError::Param)?;
     // A dataset always has two distinct targets, hence two rows: one for each side of the split.
     let started = Instant::now();
     let prep = split::prepare(data, spec.validation_fraction, spec.split_seed);
@@ -220,8 +246,11 @@ pub fn train(
             val_metric_name: metric_name,
             seconds,
         };
-        on_epoch(&report);
+        let control = on_epoch(&report);
         history.push(report);
+        if control == Control::Stop {
+            break;
+        }
         if let Some(patience) = spec.patience {
             if best.as_ref().is_none_or(|(b, _, _)| eval.loss < *b) {
                 best = Some((eval.loss, params.clone(), history.len() - 1));
@@ -546,6 +575,35 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn the_callback_can_stop_training_and_keep_the_model() {
+        let data = Dataset::builtin("moons").unwrap();
+        let m = train_with_control(&spec(json!({"epochs": 50})), &data, &mut |r| {
+            if r.epoch == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        })
+        .unwrap();
+        assert_eq!(m.metrics["epochs_run"], 3.0);
+        assert!(!m.weights_safetensors.is_empty());
+    }
+
+    #[test]
+    fn hand_built_invalid_specs_are_errors_not_panics() {
+        let data = Dataset::builtin("moons").unwrap();
+        let bad = TrainSpec {
+            batch_size: 0,
+            ..TrainSpec::default()
+        };
+        let err = train(&bad, &data, &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(&err, TrainError::Param(p) if p.field == "batch_size"),
+            "{err}"
+        );
     }
 
     #[test]
