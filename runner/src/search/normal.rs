@@ -12,8 +12,8 @@ use std::f64::consts::FRAC_1_SQRT_2;
 /// `ln(sqrt(2π))`.
 pub(crate) const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// `ln(erfc(z))` for `z >= 0`, computed without underflow.
-fn ln_erfc_nonneg(z: f64) -> f64 {
+/// `(t, p)` such that `erfc(z) = t·exp(p − z²)` for `z >= 0`.
+fn erfc_parts(z: f64) -> (f64, f64) {
     let t = 1.0 / (1.0 + 0.5 * z);
     let poly = -1.265_512_23
         + t * (1.000_023_68
@@ -23,7 +23,19 @@ fn ln_erfc_nonneg(z: f64) -> f64 {
                         + t * (0.278_868_07
                             + t * (-1.135_203_98
                                 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    (t, poly)
+}
+
+/// `ln(erfc(z))` for `z >= 0`, computed without underflow.
+fn ln_erfc_nonneg(z: f64) -> f64 {
+    let (t, poly) = erfc_parts(z);
     t.ln() - z * z + poly
+}
+
+/// `erfc(z)` for `z >= 0`.
+fn erfc_nonneg(z: f64) -> f64 {
+    let (t, poly) = erfc_parts(z);
+    t * (poly - z * z).exp()
 }
 
 /// Standard normal CDF Φ(x).
@@ -32,7 +44,7 @@ pub(crate) fn ndtr(x: f64) -> f64 {
         return f64::NAN;
     }
     let z = x.abs() * FRAC_1_SQRT_2;
-    let tail = 0.5 * ln_erfc_nonneg(z).exp();
+    let tail = 0.5 * erfc_nonneg(z);
     if x < 0.0 { tail } else { 1.0 - tail }
 }
 
@@ -135,11 +147,12 @@ pub(crate) fn truncnorm_ppf(a: f64, b: f64, u: f64) -> f64 {
         return -truncnorm_ppf(-b, -a, 1.0 - u);
     }
     let phi_a = ndtr(a);
-    let (phi_b, phi_neg_b) = (ndtr(b), ndtr(-b));
-    let mass = if b <= 0.0 {
-        phi_b - phi_a
+    let (mass, phi_neg_b) = if b <= 0.0 {
+        // The whole interval is in the left half: `lower` below never exceeds Φ(b) <= 0.5.
+        (ndtr(b) - phi_a, 0.5)
     } else {
-        1.0 - phi_a - phi_neg_b
+        let phi_neg_b = ndtr(-b);
+        (1.0 - phi_a - phi_neg_b, phi_neg_b)
     };
     if mass.is_nan() || mass <= f64::MIN_POSITIVE {
         // All of the mass sits beyond f64's reach: the upper end is the most likely point.

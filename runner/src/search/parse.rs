@@ -344,7 +344,7 @@ fn float_domain(
             if q <= 0.0 {
                 return Err(SpaceError::new(name, format!("{kind} needs q > 0")));
             }
-            if q > hi - lo {
+            if grid_steps(lo, hi, q) == 0 {
                 return Err(SpaceError::new(name, format!("{kind} needs q <= hi - lo")));
             }
             // The highest grid point not above hi, written cleanly.
@@ -449,6 +449,14 @@ mod tests {
                 step: Some(0.3)
             }
         );
+    }
+
+    #[test]
+    fn a_single_step_quniform_survives_rounding_of_its_bounds() {
+        // hi − lo is a hair below q in binary: -0.28 − -0.29 = 0.00999…
+        let spec = json!({"a": {"quniform": [-0.29, -0.28, 0.01]}});
+        let space = SearchSpace::parse(&spec).unwrap();
+        assert_eq!(space.to_json(), spec);
     }
 
     #[test]
