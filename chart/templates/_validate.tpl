@@ -72,6 +72,14 @@ Included once, from configmap.yaml (always rendered).
 {{- end -}}
 {{- end -}}
 
+{{/* Ingresses need a host to route. */}}
+{{- if and $v.web.ingress.enabled (not $v.web.ingress.hosts) -}}
+{{- fail "web.ingress.hosts must list at least one host when web.ingress.enabled is true" -}}
+{{- end -}}
+{{- if and $v.livebook.enabled $v.livebook.ingress.enabled (not $v.livebook.ingress.hosts) -}}
+{{- fail "livebook.ingress.hosts must list at least one host when livebook.ingress.enabled is true" -}}
+{{- end -}}
+
 {{/* Web. */}}
 {{- if and $v.web.ingress.enabled (not (and $v.web.enabled $v.web.service.enabled)) -}}
 {{- fail "web.ingress.enabled needs web.enabled and web.service.enabled: the Ingress routes to the web Service" -}}

@@ -572,6 +572,8 @@ class ChartCase:
         for sets, set_strings, expected in cases:
             with self.subTest(sets=sets, set_strings=set_strings):
                 self.assertIn(expected, render_error(self.helm, sets=sets, set_strings=set_strings))
+        no_hosts = Path(__file__).resolve().parent / "values-ingress-without-hosts.yaml"
+        self.assertIn("web.ingress.hosts must list at least one host", render_error(self.helm, values=(no_hosts,)))
         tls = yaml.safe_load(EXAMPLE["values-livebook-tls"].read_text())
         message = render_error(self.helm, values=(EXAMPLE["values-livebook-tls"],),
                                sets=("livebook.ingress.annotations.cert-manager\\.io/cluster-issuer=letsencrypt-prod",))
