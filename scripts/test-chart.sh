@@ -4,8 +4,8 @@
 #   2. helm template of the defaults, every example and an everything-on render, each validated in one
 #      kubernetes-validate --strict call against Kubernetes 1.25 and 1.35 (rendered with the matching --kube-version)
 #   3. the render tests in chart/tests (wiring, credentials, securityContext, probes, refused values, ...), per Helm
-#   4. live tests: the rendered MLflow flags and helm-test scripts against a real MLflow (and a real cerebros-runner
-#      when one is built)
+#   4. live tests: the rendered MLflow flags and helm-test script against a real MLflow; the rendered bridge wiring
+#      with a real cerebros-bridge and the runner's helm-test script with a real cerebros-runner, when those are built
 # Tools are installed by scripts/install-helm.sh under .cache/ (idempotent).
 set -euo pipefail
 
@@ -99,11 +99,11 @@ run_tests() {
 run_tests "render tests (chart/tests/test_chart.py, Helm 3 and 4)" "test_chart.py"
 
 # The live tests run the rendered helm-test scripts and MLflow flags against real servers; MLflow comes from the
-# project's own installer, the runner binary from a build (skipped, and shown as skipped, when there is none).
+# project's own installer, the bridge and runner binaries from a build (skipped, and shown as skipped, without one).
 if [[ -x "$ROOT/scripts/start-mlflow.sh" ]]; then
   "$ROOT/scripts/start-mlflow.sh" --install-only >&2
 fi
-run_tests "live tests (real MLflow / cerebros-runner)" "test_live_*.py"
+run_tests "live tests (real MLflow, cerebros-bridge, cerebros-runner)" "test_live_*.py"
 
 echo
 echo "chart test summary"
