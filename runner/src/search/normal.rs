@@ -34,8 +34,14 @@ fn ln_erfc_nonneg(z: f64) -> f64 {
 
 /// `erfc(z)` for `z >= 0`.
 fn erfc_nonneg(z: f64) -> f64 {
+    if z > 27.3 {
+        // erfc(27.3) < 1e-325: below the smallest f64.
+        return 0.0;
+    }
     let (t, poly) = erfc_parts(z);
-    t * (poly - z * z).exp()
+    let e = poly - z * z;
+    // Below −745 `exp` underflows to 0 anyway, through libm's slow error path.
+    if e < -745.0 { 0.0 } else { t * e.exp() }
 }
 
 /// Standard normal CDF Φ(x).
@@ -74,7 +80,13 @@ pub(crate) fn log_gauss_mass(a: f64, b: f64) -> f64 {
     if b <= 0.0 {
         let lb = log_ndtr(b);
         let la = log_ndtr(a);
-        lb + (-(la - lb).exp()).ln_1p()
+        let d = la - lb;
+        // ln(1 − e^d) ≈ −e^d < 5e-18 below −40: skip the underflowing `exp`.
+        if d < -40.0 {
+            lb
+        } else {
+            lb + (-d.exp()).ln_1p()
+        }
     } else if a >= 0.0 {
         log_gauss_mass(-b, -a)
     } else {

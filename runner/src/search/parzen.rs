@@ -316,10 +316,15 @@ impl NumericKernels {
 /// Optuna's σ rule: for each observation (NaN = skip), the larger gap to its sorted neighbours,
 /// the bounds counting as neighbours.
 fn neighbour_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..mus.len()).filter(|&i| !mus[i].is_nan()).collect();
-    order.sort_by(|&a, &b| mus[a].total_cmp(&mus[b]).then(a.cmp(&b)));
+    let mut sorted: Vec<(f64, usize)> = mus
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.is_nan())
+        .map(|(i, m)| (*m, i))
+        .collect();
+    sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut sigmas = vec![f64::NAN; mus.len()];
-    let n = order.len();
+    let n = sorted.len();
     let at = |r: usize| -> f64 {
         // Position r in the sorted list with the bounds at 0 and n + 1.
         if r == 0 {
@@ -327,7 +332,7 @@ fn neighbour_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> 
         } else if r == n + 1 {
             hi
         } else {
-            mus[order[r - 1]]
+            sorted[r - 1].0
         }
     };
     for r in 1..=n {
@@ -341,7 +346,7 @@ fn neighbour_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> 
                 s = left;
             }
         }
-        sigmas[order[r - 1]] = s;
+        sigmas[sorted[r - 1].1] = s;
     }
     sigmas
 }
@@ -392,7 +397,15 @@ fn log_sum_exp(xs: &[f64]) -> f64 {
     if max == f64::NEG_INFINITY || max.is_nan() {
         return max;
     }
-    max + xs.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+    // Terms more than 40 below the maximum add less than e^-40 each: skip their `exp`, which
+    // would mostly underflow through libm's slow path.
+    let sum: f64 = xs
+        .iter()
+        .map(|x| x - max)
+        .filter(|d| *d > -40.0)
+        .map(f64::exp)
+        .sum();
+    max + sum.ln()
 }
 
 #[cfg(test)]

@@ -231,10 +231,19 @@ impl Model {
 
     fn encode(&self, space: &SearchSpace, params: &Map<String, Value>, out: &mut Vec<f64>) -> bool {
         let start = out.len();
-        out.extend(self.index.iter().map(|&i| {
-            let p = &space.params[i];
-            p.domain.encode(params.get(&p.name))
-        }));
+        // Reported parameters usually come in the space's order: follow the map's own order and
+        // fall back to a hash lookup only when a name is not where expected.
+        let mut cursor = params.iter().peekable();
+        let mut dims = self.index.iter().peekable();
+        for (i, p) in space.params.iter().enumerate() {
+            let value = match cursor.peek() {
+                Some((name, _)) if **name == p.name => cursor.next().map(|(_, v)| v),
+                _ => params.get(&p.name),
+            };
+            if dims.next_if_eq(&&i).is_some() {
+                out.push(p.domain.encode(value));
+            }
+        }
         let any = out[start..].iter().any(|x| !x.is_nan());
         if !any {
             out.truncate(start);
