@@ -1,5 +1,16 @@
-//! Cerebros runner: search, NAS training and Thunderline's bridge endpoints behind one HTTP API.
+//! Cerebros runner: TPE proposals, Cerebros-style NAS training and Thunderline's bridge endpoints behind one
+//! HTTP API, with state in SQL.
+//!
+//! Layout: `search/` and `nas/` are pure computation; `api/` (axum handlers), `store/` (sqlx) do the I/O;
+//! `domain/` holds the types requests are parsed into; `config`, `startup` and `telemetry` assemble the service.
 
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
 pub mod nas;
 pub mod rng;
 pub mod search;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,77 @@
+//! `POST /bridge/start`, `/bridge/record`, `/bridge/finalize`: Thunderline's bridge contracts, stored durably
+//! and idempotently (Thunderline retries every error up to three times).
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::json::JsonBody;
+use super::summary::best_trial;
+use crate::domain::contracts::{parse_run_finalized, parse_run_started, parse_trial_reported};
+use crate::error::ApiError;
+use crate::store::runs::{FinalizeOutcome, StartOutcome};
+use crate::store::trials::RecordOutcome;
+
+/// `POST /bridge/start` (RunStartedV1).
+pub async fn start(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let started = parse_run_started(&body)?;
+    if let Some(space) = &started.search_space {
+        crate::search::SearchSpace::parse(space).map_err(|e| {
+            crate::domain::FieldError::new(format!("search_space.{}", e.param), e.reason)
+        })?;
+    }
+    match state.store.start_run(&started).await? {
+        StartOutcome::Started(run) => Ok(Json(json!({
+            "run_id": run.run_id,
+            "status": "started",
+            "mlflow_run_id": run.mlflow_run_id,
+        }))),
+        StartOutcome::Conflict(message) => Err(ApiError::Conflict(message)),
+    }
+}
+
+/// `POST /bridge/record` (TrialReportedV1).
+pub async fn record(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let report = parse_trial_reported(&body)?;
+    match state.store.record_trial(&report).await? {
+        RecordOutcome::Recorded { trial, .. } => Ok(Json(json!({
+            "run_id": trial.run_id,
+            "trial": trial.trial_id,
+            "trial_id": trial.trial_id,
+            "status": trial.status.as_str(),
+            "mlflow_run_id": trial.mlflow_run_id,
+        }))),
+        RecordOutcome::Conflict(message) => Err(ApiError::Conflict(message)),
+    }
+}
+
+/// `POST /bridge/finalize` (RunFinalizedV1): the best trial among succeeded ones by the run's objective.
+pub async fn finalize(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let fin = parse_run_finalized(&body)?;
+    let run = state.store.ensure_run(&fin.run_id).await?;
+    let trials = state.store.run_trials(&fin.run_id).await?;
+    let best = best_trial(&trials, &run.objective);
+    let run = match state
+        .store
+        .finalize_run(&fin, best.map(|t| t.trial_id.as_str()))
+        .await?
+    {
+        FinalizeOutcome::Finalized(run) => run,
+        FinalizeOutcome::Conflict(message) => return Err(ApiError::Conflict(message)),
+    };
+    let metrics = match &run.final_metrics {
+        Value::Object(m) if !m.is_empty() => Value::Object(m.clone()),
+        _ => best.map_or_else(|| json!({}), |t| Value::Object(t.metrics.clone())),
+    };
+    Ok(Json(json!({
+        "run_id": run.run_id,
+        "status": run.status.as_str(),
+        "duration_ms": run.final_duration_ms,
+        "trials": trials.len(),
+        "best_trial": best.map(|t| t.to_json()),
+        "best_trial_id": best.map(|t| t.trial_id.clone()).or(run.final_best_trial_id.clone()),
+        "metrics": metrics,
+        "mlflow_run_id": run.mlflow_run_id,
+    })))
+}

@@ -1,0 +1,36 @@
+//! Liveness and readiness.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers; reports the outbox backlog (an MLflow or S3 outage shows here as a
+/// growing backlog, without making the runner unready).
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = match state.store.ping().await {
+        Ok(()) => json!({"status": "ok"}),
+        Err(e) => json!({"status": "error", "error": e.to_string()}),
+    };
+    let db_ok = database["status"] == "ok";
+    let outbox = match state.store.backlog().await {
+        Ok(b) => json!(b),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(json!({
+            "status": if db_ok { "ready" } else { "unavailable" },
+            "checks": {"database": database},
+            "outbox": outbox,
+        })),
+    )
+}

@@ -1,0 +1,194 @@
+//! `POST /propose`: `k` candidates from the run's search space, by TPE over the run's history (default) or at
+//! random. The reply is the original runner's bare array of `{params, score:{l,g}, rank}`.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::json::JsonBody;
+use crate::domain::keys::flatten;
+use crate::domain::{FieldError, Objective, RunId, TrialStatus};
+use crate::error::ApiError;
+use crate::search::{Observation, Outcome, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose as draw};
+use crate::store::{TrialRecord, now_ms};
+
+/// Most candidates one call may ask for.
+pub const MAX_K: u64 = 64;
+
+/// A validated `/propose` request.
+struct ProposeInput {
+    run_id: RunId,
+    k: usize,
+    space: Option<Value>,
+    objective: Option<Objective>,
+    strategy: Strategy,
+    seed: Option<u64>,
+}
+
+fn parse(body: &Value) -> Result<ProposeInput, FieldError> {
+    let Value::Object(map) = body else {
+        return Err(FieldError::new("body", "must be a JSON object"));
+    };
+    let run_id = match map.get("run_id") {
+        Some(Value::String(s)) => RunId::parse(s)?,
+        Some(_) => return Err(FieldError::new("run_id", "must be a string")),
+        None => return Err(FieldError::new("run_id", "is required")),
+    };
+    let k = match map.get("k") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|k| (1..=MAX_K).contains(k))
+            .ok_or_else(|| FieldError::new("k", format!("must be an integer from 1 to {MAX_K}")))?,
+    } as usize;
+    let objective = match map.get("objective") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Objective::parse("objective", v)?),
+    };
+    let strategy = match map.get("strategy") {
+        None | Some(Value::Null) => Strategy::Tpe,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("tpe") => Strategy::Tpe,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("random") => Strategy::Random,
+        Some(_) => return Err(FieldError::new("strategy", "must be \"tpe\" or \"random\"")),
+    };
+    let seed = match map.get("seed") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| FieldError::new("seed", "must be a non-negative integer"))?,
+        ),
+    };
+    Ok(ProposeInput {
+        run_id,
+        k,
+        space: map.get("space").filter(|v| !v.is_null()).cloned(),
+        objective,
+        strategy,
+        seed,
+    })
+}
+
+/// Turns stored trials into TPE observations and pending points: succeeded trials with the objective metric
+/// are complete, failed ones rank last, queued or running trainings are pending.
+fn history(trials: &[TrialRecord], metric: &str) -> (Vec<Observation>, Vec<Map<String, Value>>) {
+    let mut observations = Vec::with_capacity(trials.len());
+    let mut running = Vec::new();
+    for t in trials {
+        let params = flatten(&t.parameters);
+        match t.status {
+            TrialStatus::Succeeded => {
+                if let Some(v) = t.metric(metric) {
+                    observations.push(Observation {
+                        params,
+                        outcome: Outcome::Complete(v),
+                    });
+                }
+            }
+            TrialStatus::Failed => observations.push(Observation {
+                params,
+                outcome: Outcome::Failed,
+            }),
+            TrialStatus::Queued | TrialStatus::Running => running.push(params),
+            TrialStatus::Skipped | TrialStatus::Cancelled => {}
+        }
+    }
+    (observations, running)
+}
+
+/// A seed derived from the run and the state of its history, so repeated calls differ but are reproducible.
+fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize) -> u64 {
+    let digest = Sha256::digest(format!("{run_id}\u{0}{n_trials}\u{0}{n_pending}").as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// `POST /propose`.
+pub async fn propose(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let input = parse(&body)?;
+    let requested_space = input
+        .space
+        .as_ref()
+        .map(|json| SearchSpace::parse(json).map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason)))
+        .transpose()?;
+    let run = state.store.ensure_run(&input.run_id).await?;
+    let objective = match &input.objective {
+        Some(asked) if run.objective_explicit && &run.objective != asked => {
+            return Err(ApiError::Conflict(format!(
+                "run {} optimises {} ({:?}); this request asked for {} ({:?})",
+                run.run_id, run.objective.metric, run.objective.direction, asked.metric, asked.direction
+            )));
+        }
+        Some(asked) if !run.objective_explicit => state.store.adopt_objective(&input.run_id, asked).await?,
+        _ => run.objective.clone(),
+    };
+    let space = match requested_space {
+        Some(space) => space,
+        None => {
+            let stored = run
+                .search_space
+                .ok_or_else(|| FieldError::new("space", "is required (the run has no search_space from /bridge/start)"))?;
+            SearchSpace::parse(&stored).map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))?
+        }
+    };
+    let trials = state.store.run_trials(&input.run_id).await?;
+    let (observations, mut pending) = history(&trials, &objective.metric);
+    let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
+    pending.extend(state.store.pending(input.run_id.as_str(), now_ms().saturating_sub(ttl_ms)).await?);
+    let seed = input
+        .seed
+        .unwrap_or_else(|| derived_seed(&input.run_id, trials.len(), pending.len()));
+    let request = ProposeRequest {
+        space: &space,
+        history: &observations,
+        pending: &pending,
+        k: input.k,
+        strategy: input.strategy,
+        direction: objective.direction,
+        seed,
+        options: TpeOptions::default(),
+    };
+    let proposals = draw(&request);
+    let params: Vec<Map<String, Value>> = proposals.iter().map(|p| p.params.clone()).collect();
+    state.store.add_pending(input.run_id.as_str(), &params).await?;
+    let reply: Vec<Value> = proposals
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({
+                "params": p.params,
+                "score": {"l": finite_or_null(p.log_l), "g": finite_or_null(p.log_g)},
+                "rank": i + 1,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(reply)))
+}
+
+fn finite_or_null(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_outside_1_to_64_names_the_field() {
+        for bad in [json!(0), json!(65), json!(-1), json!(2.5), json!("3")] {
+            let e = parse(&json!({"run_id": "r", "k": bad, "space": {}})).err().unwrap();
+            assert_eq!(e.field, "k");
+        }
+    }
+
+    #[test]
+    fn a_numeric_run_id_is_not_coerced() {
+        assert_eq!(parse(&json!({"run_id": 5, "k": 1})).err().unwrap().field, "run_id");
+    }
+
+    #[test]
+    fn an_unknown_strategy_is_rejected() {
+        let e = parse(&json!({"run_id": "r", "strategy": "grid"})).err().unwrap();
+        assert_eq!(e.field, "strategy");
+    }
+}

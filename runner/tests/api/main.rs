@@ -1,0 +1,7 @@
+//! HTTP tests of the runner against real SQLite and PostgreSQL databases.
+
+mod bad_input;
+mod bridge;
+mod helpers;
+mod propose;
+mod runs;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite: starts the real services the tests need (PostgreSQL, MLflow, an S3 server), runs the
+# Rust tests of every crate, then the chart and image checks. Services are installed and cached under .cache/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+mkdir -p .cache/run
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+stop_services() {
+  for svc in mlflow s3 postgres; do
+    [ -x "scripts/stop-$svc.sh" ] && "scripts/stop-$svc.sh" >/dev/null 2>&1 || true
+  done
+}
+trap stop_services EXIT
+
+for svc in postgres s3 mlflow; do
+  if [ -x "scripts/start-$svc.sh" ]; then
+    step "starting $svc"
+    "scripts/start-$svc.sh"
+    # shellcheck disable=SC1090
+    source ".cache/run/$svc.env"
+  fi
+done
+
+step "building binaries"
+cargo build --workspace --bins --locked
+
+step "rust tests"
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+
+for extra in test-chart test-image test-api-fuzz test-report; do
+  if [ -x "scripts/$extra.sh" ]; then
+    step "$extra"
+    "scripts/$extra.sh"
+  fi
+done
+
+step "all tests passed"
