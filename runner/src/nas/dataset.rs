@@ -193,7 +193,8 @@ impl Dataset {
     }
 
     /// Builds a dataset from JSON rows: an array of arrays (numbers, label last) or an array of
-    /// objects that all have the same keys, one of them `label`.
+    /// objects that all have the same keys, one of them `label`. Cells may be numbers or numeric
+    /// strings; `null` and missing-value strings are errors.
     pub fn from_rows(rows: &Value) -> Result<Dataset, DatasetError> {
         let shape = |m: &str| DatasetError::Shape(m.to_string());
         let items = rows

@@ -582,6 +582,23 @@ mod tests {
     }
 
     #[test]
+    fn known_keys_are_the_resolved_keys_plus_the_lr_alias() {
+        let resolved: Vec<String> = TrainSpec::default()
+            .to_json()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let known: Vec<String> = KNOWN_KEYS
+            .iter()
+            .filter(|k| **k != "lr")
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(resolved, known);
+    }
+
+    #[test]
     fn hand_built_specs_are_validated() {
         assert_eq!(TrainSpec::default().validate(), Ok(()));
         let zero_batch = TrainSpec {
