@@ -7,7 +7,8 @@
 //! and 200 trials of history.
 //!
 //! `TPE_BENCH_QUICK=1` runs 3 seeds and 100 trials, for CI; `TPE_BENCH_SEEDS=n` sets the number
-//! of seeds (the Optuna columns stay the 10-seed anchors).
+//! of seeds (the Optuna columns stay the 10-seed anchors); `TPE_BENCH_JSON=path` also writes
+//! every seed's best-so-far curve there, for statistics against Optuna's per-seed curves.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -271,6 +272,7 @@ fn main() {
         "---|".repeat(checkpoints.len())
     );
     let mut timings = Vec::new();
+    let mut curves_json = Map::new();
     let t_all = Instant::now();
     for (pi, p) in problems().iter().enumerate() {
         let (_, optuna_k1, optuna_k4, optuna_random_200) = OPTUNA[pi];
@@ -288,6 +290,16 @@ fn main() {
                 }
                 curves.push(best);
             }
+            let key = format!(
+                "{}/{}/k={k}",
+                p.name,
+                if strategy == Strategy::Tpe {
+                    "tpe"
+                } else {
+                    "random"
+                }
+            );
+            curves_json.insert(key, json!(curves));
             let ours: Vec<String> = checkpoints
                 .iter()
                 .map(|&c| fmt(median(curves.iter().map(|b| b[c - 1] - p.f_opt).collect())))
@@ -352,4 +364,9 @@ fn main() {
     }
     println!();
     println!("total wall time {:.1} s", t_all.elapsed().as_secs_f64());
+    if let Ok(path) = std::env::var("TPE_BENCH_JSON") {
+        let text = serde_json::to_string(&Value::Object(curves_json)).expect("curves serialise");
+        std::fs::write(&path, text).expect("TPE_BENCH_JSON is writable");
+        println!("wrote {path}");
+    }
 }

@@ -33,11 +33,46 @@ enum DimKernels {
     Numeric(NumericKernels),
     Categorical {
         n: usize,
-        /// `log_p[k * n + c]`: log probability of choice `c` under component `k`.
-        log_p: Vec<f64>,
-        /// Cumulative probabilities, same layout, for sampling.
-        cum: Vec<f64>,
+        /// The weight every choice gets in an observation's row before normalising.
+        fill: f64,
+        /// One row per component, in O(1) space each (spaces may have 1024 choices).
+        rows: Vec<CategoricalRow>,
     },
+}
+
+/// A categorical kernel: uniform, or `fill` everywhere plus 1 at `hit`, normalised.
+#[derive(Debug, Clone, Copy)]
+struct CategoricalRow {
+    hit: Option<usize>,
+    /// Log probability of `hit`.
+    log_hit: f64,
+    /// Log probability of every other choice.
+    log_miss: f64,
+}
+
+impl CategoricalRow {
+    fn log_p(&self, c: usize) -> f64 {
+        if self.hit == Some(c) {
+            self.log_hit
+        } else {
+            self.log_miss
+        }
+    }
+
+    fn sample(&self, n: usize, fill: f64, rng: &mut Rng) -> usize {
+        let u = rng.next_f64();
+        let pick = match self.hit {
+            None => u * n as f64,
+            Some(hit) => {
+                let v = u * (n as f64 * fill + 1.0);
+                if v < 1.0 {
+                    return hit;
+                }
+                (v - 1.0) / fill
+            }
+        };
+        (pick as usize).min(n - 1)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,10 +176,8 @@ impl ParzenEstimator {
             for dim in &self.dims {
                 out.push(match dim {
                     DimKernels::Numeric(kern) => kern.sample(k, rng),
-                    DimKernels::Categorical { n, cum, .. } => {
-                        let row = &cum[k * n..(k + 1) * n];
-                        let u = rng.next_f64() * row[n - 1];
-                        row.partition_point(|c| *c <= u).min(n - 1) as f64
+                    DimKernels::Categorical { n, fill, rows } => {
+                        rows[k].sample(*n, *fill, rng) as f64
                     }
                 });
             }
@@ -189,14 +222,14 @@ impl ParzenEstimator {
                             .for_each(|(a, b)| *a += b);
                     }
                 }
-                DimKernels::Categorical { n, log_p, .. } => {
+                DimKernels::Categorical { n, rows, .. } => {
                     for (i, acc) in scratch.chunks_exact_mut(kc).enumerate() {
                         let c = points[i * d + j];
                         if c >= 0.0 && (c as usize) < *n {
                             let c = c as usize;
                             acc.iter_mut()
-                                .enumerate()
-                                .for_each(|(k, a)| *a += log_p[k * n + c]);
+                                .zip(rows)
+                                .for_each(|(a, row)| *a += row.log_p(c));
                         } else {
                             acc.iter_mut().for_each(|a| *a = f64::NEG_INFINITY);
                         }
@@ -357,39 +390,30 @@ fn categorical_kernels(
     column: impl Iterator<Item = f64>,
     params: &ParzenParams,
 ) -> DimKernels {
-    let n_kernels = if n_obs == 0 { 1 } else { n_obs + 1 };
-    let mut p = vec![0.0; n_kernels * n];
-    if n_obs > 0 {
-        let fill = params.prior_weight / n_kernels as f64;
-        p.iter_mut().for_each(|x| *x = fill);
-        for (k, c) in column.enumerate() {
+    // Optuna's row for an observation is `fill` everywhere plus 1 at the observed choice; the prior
+    // row (and, here, the row of an observation missing this dimension) is uniform.
+    let fill = params.prior_weight / (n_obs + 1) as f64;
+    let total = n as f64 * fill + 1.0;
+    let uniform = CategoricalRow {
+        hit: None,
+        log_hit: 0.0,
+        log_miss: -(n as f64).ln(),
+    };
+    let rows = column
+        .map(|c| {
             if c >= 0.0 && (c as usize) < n {
-                p[k * n + c as usize] += 1.0;
+                CategoricalRow {
+                    hit: Some(c as usize),
+                    log_hit: ((fill + 1.0) / total).ln(),
+                    log_miss: (fill / total).ln(),
+                }
             } else {
-                // Missing in this dimension: behave like the prior.
-                p[k * n..(k + 1) * n].iter_mut().for_each(|x| *x = 1.0);
+                uniform
             }
-        }
-    }
-    let mut cum = Vec::with_capacity(p.len());
-    for row in p.chunks_exact_mut(n) {
-        let total: f64 = row.iter().sum();
-        if total > 0.0 && total.is_finite() {
-            row.iter_mut().for_each(|x| *x /= total);
-        } else {
-            row.iter_mut().for_each(|x| *x = 1.0 / n as f64);
-        }
-        let mut acc = 0.0;
-        for x in row.iter() {
-            acc += x;
-            cum.push(acc);
-        }
-    }
-    DimKernels::Categorical {
-        n,
-        log_p: p.iter().map(|x| x.ln()).collect(),
-        cum,
-    }
+        })
+        .chain(std::iter::once(uniform))
+        .collect();
+    DimKernels::Categorical { n, fill, rows }
 }
 
 fn log_sum_exp(xs: &[f64]) -> f64 {
@@ -518,6 +542,28 @@ mod tests {
         }
         let total: f64 = densities(&est, &grid).iter().sum();
         assert!((total - 1.0).abs() < 1e-6, "total mass {total}");
+    }
+
+    #[test]
+    fn categorical_rows_follow_optuna_and_sample_their_probabilities() {
+        let dims = [DimSpec::Categorical { n: 3 }];
+        // Three observations (choice 2 twice, one missing) give fill = 1/4 and rows
+        // (1/4 + [c = 2]) / (3/4 + 1) = 5/7 at 2 and 1/7 elsewhere; the missing one and the
+        // prior are uniform. The four components weigh 1/4 each.
+        let est = ParzenEstimator::new(&dims, &[2.0, 2.0, f64::NAN], &[1.0; 3], &PARAMS);
+        let p = densities(&est, &[0.0, 1.0, 2.0]);
+        let expect_hit = 0.25 * (2.0 * 5.0 / 7.0 + 2.0 / 3.0);
+        let expect_miss = 0.25 * (2.0 / 7.0 + 2.0 / 3.0);
+        assert!((p[2] - expect_hit).abs() < 1e-12, "{p:?}");
+        assert!((p[0] - expect_miss).abs() < 1e-12 && (p[1] - expect_miss).abs() < 1e-12);
+        let mut rng = Rng::seed_from_u64(9);
+        let mut draws = Vec::new();
+        est.sample(&mut rng, 60_000, &mut draws);
+        let share = draws.iter().filter(|c| **c == 2.0).count() as f64 / draws.len() as f64;
+        assert!(
+            (share - expect_hit).abs() < 0.01,
+            "choice 2 drawn {share}, density {expect_hit}"
+        );
     }
 
     #[test]
