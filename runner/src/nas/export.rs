@@ -59,7 +59,7 @@ impl Model<'_> {
             },
             "param_count": self.net.n_params,
             "layout": "inputs are standardised with inputs.mean/std; each unit concatenates its inputs \
-                in order, applies layer norm (when normalization), dropout (training only), \
+                in order, applies layer norm (units with `<name>.norm.*` tensors), dropout (training only), \
                 x·weight + bias with weight shaped [in, out], then the activation; the head is linear \
                 (softmax for classification; regression outputs are scaled by target_std and shifted \
                 by target_mean)",

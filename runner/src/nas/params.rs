@@ -71,7 +71,8 @@ pub struct TrainSpec {
     pub predecessor_affinity: f64,
     /// Dropout rate on each unit's concatenated input during training, in [0, 1). Default 0.
     pub dropout: f64,
-    /// Layer normalisation on each unit's concatenated input. Default off.
+    /// Layer normalisation on the concatenated input of each unit that reads at least one other unit
+    /// (units reading only the standardised features skip it). Default off.
     pub normalization: bool,
     /// Step size, in (0, 10]. Default 0.01. Alias `lr`.
     pub learning_rate: f64,
