@@ -21,7 +21,7 @@ pub async fn start(State(state): State<AppState>, JsonBody(body): JsonBody) -> R
             crate::domain::FieldError::new(format!("search_space.{}", e.param), e.reason)
         })?;
     }
-    match state.store.start_run(&started).await? {
+    match state.store.start_run(&started, &[]).await? {
         StartOutcome::Started(run) => Ok(Json(json!({
             "run_id": run.run_id,
             "status": "started",
@@ -34,7 +34,7 @@ pub async fn start(State(state): State<AppState>, JsonBody(body): JsonBody) -> R
 /// `POST /bridge/record` (TrialReportedV1).
 pub async fn record(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
     let report = parse_trial_reported(&body)?;
-    match state.store.record_trial(&report).await? {
+    match state.store.record_trial(&report, &[]).await? {
         RecordOutcome::Recorded { trial, .. } => Ok(Json(json!({
             "run_id": trial.run_id,
             "trial": trial.trial_id,
@@ -54,7 +54,7 @@ pub async fn finalize(State(state): State<AppState>, JsonBody(body): JsonBody) -
     let best = best_trial(&trials, &run.objective);
     let run = match state
         .store
-        .finalize_run(&fin, best.map(|t| t.trial_id.as_str()))
+        .finalize_run(&fin, best.map(|t| t.trial_id.as_str()), &[])
         .await?
     {
         FinalizeOutcome::Finalized(run) => run,

@@ -6,6 +6,7 @@
 pub mod outbox;
 pub mod proposals;
 pub mod runs;
+pub mod training;
 pub mod trials;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,9 +2,38 @@
 //! delivered by a background worker with retries, so an outage of either never loses anything.
 
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, from_text, now_ms, to_text};
+
+/// A task to enqueue in the same transaction as the result it describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// What to deliver (`mlflow.run`, `mlflow.trial`, `artifacts.trial`, `mlflow.run_final`).
+    pub kind: String,
+    /// At most one task per key is ever enqueued.
+    pub dedupe_key: String,
+    /// Task data.
+    pub payload: Value,
+}
+
+/// Enqueues entries inside an open transaction, skipping keys already present.
+pub async fn enqueue_in(conn: &mut AnyConnection, entries: &[OutboxEntry]) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO outbox (kind, dedupe_key, payload, attempts, next_attempt_at_ms, created_at_ms) \
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(e.kind.as_str())
+        .bind(e.dedupe_key.as_str())
+        .bind(to_text(&e.payload))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
 
 /// A task waiting for delivery.
 #[derive(Debug, Clone)]
@@ -31,20 +60,11 @@ pub struct OutboxBacklog {
 }
 
 impl Store {
-    /// Enqueues a task unless one with the same dedupe key exists.
-    pub async fn enqueue(&self, kind: &str, dedupe_key: &str, payload: &Value) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO outbox (kind, dedupe_key, payload, attempts, next_attempt_at_ms, created_at_ms) \
-             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(kind)
-        .bind(dedupe_key)
-        .bind(to_text(payload))
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Enqueues entries outside any other transaction.
+    pub async fn enqueue(&self, entries: &[OutboxEntry]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        enqueue_in(&mut tx, entries).await?;
+        tx.commit().await
     }
 
     /// Due tasks, oldest first.

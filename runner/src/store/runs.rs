@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::outbox::{OutboxEntry, enqueue_in};
 use super::{Store, from_text, now_ms, to_text};
 use crate::domain::contracts::{RunFinalized, RunStarted};
 use crate::domain::objective::{direction_str, parse_direction};
@@ -189,8 +190,8 @@ fn start_conflict(stored: &RunRecord, start: &RunStarted) -> Option<String> {
 }
 
 impl Store {
-    /// Records `/bridge/start`; idempotent for identical content.
-    pub async fn start_run(&self, start: &RunStarted) -> Result<StartOutcome, sqlx::Error> {
+    /// Records `/bridge/start`; idempotent for identical content. `outbox` is enqueued with the first start.
+    pub async fn start_run(&self, start: &RunStarted, outbox: &[OutboxEntry]) -> Result<StartOutcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         ensure(&mut tx, &start.run_id).await?;
         let stored = load(&mut tx, start.run_id.as_str())
@@ -234,6 +235,7 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        enqueue_in(&mut tx, outbox).await?;
         let run = load(&mut tx, start.run_id.as_str())
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
@@ -276,6 +278,7 @@ impl Store {
         &self,
         fin: &RunFinalized,
         best_trial_id: Option<&str>,
+        outbox: &[OutboxEntry],
     ) -> Result<FinalizeOutcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         ensure(&mut tx, &fin.run_id).await?;
@@ -320,6 +323,7 @@ impl Store {
         .bind(fin.pulse_id.clone())
         .execute(&mut *tx)
         .await?;
+        enqueue_in(&mut tx, outbox).await?;
         let run = load(&mut tx, fin.run_id.as_str())
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;

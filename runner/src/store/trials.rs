@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::outbox::{OutboxEntry, enqueue_in};
 use super::{Store, from_text, now_ms, proposals, runs, to_text};
 use crate::domain::contracts::TrialReported;
 use crate::domain::keys::params_key;
@@ -178,7 +179,12 @@ impl Store {
     /// Records a reported trial. Idempotent: the same content again changes nothing; different content under
     /// the same trial id is a conflict. A trial this runner trained may be confirmed by a record with the same
     /// run and parameters.
-    pub async fn record_trial(&self, report: &TrialReported) -> Result<RecordOutcome, sqlx::Error> {
+    /// `outbox` is enqueued when the trial is created.
+    pub async fn record_trial(
+        &self,
+        report: &TrialReported,
+        outbox: &[OutboxEntry],
+    ) -> Result<RecordOutcome, sqlx::Error> {
         let hash = content_hash(report);
         let key = params_key(&report.parameters);
         let now = now_ms();
@@ -215,6 +221,7 @@ impl Store {
             > 0;
         if inserted {
             proposals::settle(&mut tx, report.run_id.as_str(), &key, report.trial_id.as_str()).await?;
+            enqueue_in(&mut tx, outbox).await?;
         }
         let stored = load(&mut tx, report.trial_id.as_str())
             .await?
