@@ -338,11 +338,23 @@ fn float_domain(
     if log && lo <= 0.0 {
         return Err(SpaceError::new(name, format!("{kind} needs lo > 0")));
     }
+    if !(hi - lo).is_finite() {
+        return Err(SpaceError::new(
+            name,
+            format!("{kind} range hi - lo is too large for a float"),
+        ));
+    }
     let hi = match step {
         None => hi,
         Some(q) => {
             if q <= 0.0 {
                 return Err(SpaceError::new(name, format!("{kind} needs q > 0")));
+            }
+            if (hi - lo) / q > MAX_EXACT_INT as f64 {
+                return Err(SpaceError::new(
+                    name,
+                    format!("{kind} has more than 2^53 grid points; use a larger q or uniform"),
+                ));
             }
             if grid_steps(lo, hi, q) == 0 {
                 return Err(SpaceError::new(name, format!("{kind} needs q <= hi - lo")));
@@ -500,6 +512,14 @@ mod tests {
         assert!(error_of(json!({"n": {"int": [1.5, 3]}})).contains("must be an integer"));
         assert!(error_of(json!({"n": {"int": [0, 1e17]}})).contains("2^53"));
         assert!(error_of(json!({"n": {"int": [3, 3]}})).contains("lo < hi"));
+    }
+
+    #[test]
+    fn ranges_must_stay_representable() {
+        assert!(error_of(json!({"x": {"uniform": [-1e308, 1e308]}})).contains("too large"));
+        assert!(
+            error_of(json!({"q": {"quniform": [0, 1e10, 1e-10]}})).contains("2^53 grid points")
+        );
     }
 
     #[test]

@@ -182,7 +182,8 @@ pub struct Proposal {
 }
 
 /// Proposes exactly `req.k` points, best first by `log_l − log_g` (random proposals keep their
-/// draw order). Deterministic in the request and its seed.
+/// draw order). Deterministic in the request and its seed. Cost grows linearly with `k` (each
+/// proposal refits the bad-group estimator), so callers bound `k`.
 pub fn propose(req: &ProposeRequest) -> Vec<Proposal> {
     let mut rng = Rng::seed_from_u64(req.seed);
     let model = Model::new(req.space);
@@ -331,7 +332,7 @@ fn encode_history(model: &Model, req: &ProposeRequest) -> Groups {
         is_below[i] = true;
     }
     let mut below = Vec::with_capacity(n_below * d);
-    let mut above = Vec::with_capacity((n_finished - n_below + req.pending.len() + req.k) * d);
+    let mut above = Vec::with_capacity((n_finished - n_below + req.pending.len()) * d);
     for (i, row) in rows.chunks_exact(d.max(1)).enumerate().take(n_finished) {
         if d == 0 {
             break;
@@ -375,7 +376,7 @@ fn propose_multivariate(
     let mut above_rows = groups.above.clone();
     let (mut cands, mut log_l, mut log_g, mut scratch) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut out = Vec::with_capacity(req.k);
+    let mut out = Vec::new();
     for _ in 0..req.k {
         req.options.weights.fill(above_rows.len() / d, &mut weights);
         let above = ParzenEstimator::new(&model.dims, &above_rows, &weights, &params);
@@ -418,7 +419,7 @@ fn propose_univariate(
     let mut above_cols: Vec<Vec<f64>> = (0..d).map(|j| column(&groups.above, j)).collect();
     let (mut cands, mut log_l, mut log_g, mut scratch) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut out = Vec::with_capacity(req.k);
+    let mut out = Vec::new();
     for _ in 0..req.k {
         let mut row = Vec::with_capacity(d);
         let (mut sum_l, mut sum_g) = (0.0, 0.0);
