@@ -228,12 +228,15 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn fmt(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x.abs() >= 1e4 || x.abs() < 1e-3 {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    // Four significant digits.
+    let magnitude = x.abs().log10().floor() as i32;
+    if !(-3..4).contains(&magnitude) {
         format!("{x:.3e}")
     } else {
-        format!("{x:.4}")
+        format!("{x:.*}", (3 - magnitude) as usize)
     }
 }
 
