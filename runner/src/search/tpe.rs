@@ -306,7 +306,7 @@ impl Groups {
 fn encode_history(model: &Model, req: &ProposeRequest) -> Groups {
     let d = model.dims.len();
     let mut rows = Vec::with_capacity(req.history.len() * d);
-    // (history position, value or None for failed), for the rows that encoded.
+    // (row index, value or None for failed) of each observation that encoded.
     let mut kept: Vec<(usize, Option<f64>)> = Vec::with_capacity(req.history.len());
     for obs in req.history {
         if d == 0 || model.encode(req.space, &obs.params, &mut rows) {
