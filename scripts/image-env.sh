@@ -7,7 +7,10 @@ ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 IMAGE_CACHE=${IMAGE_CACHE:-$ROOT/.cache/image}
 DOWNLOADS=${DOWNLOADS:-$ROOT/.cache/downloads}
 PODMAN_DIR=${PODMAN_DIR:-$ROOT/.cache/podman}
-mkdir -p "$IMAGE_CACHE" "$DOWNLOADS" "$PODMAN_DIR/root" "$PODMAN_DIR/run" "$PODMAN_DIR/tmp"
+# Podman's run state and temp files hold unix sockets (slirp4netns API, conmon), whose paths must stay
+# under 108 bytes: keep them in a short directory outside the checkout, one per checkout.
+PODMAN_RUN=${PODMAN_RUN:-$([[ -d /run ]] && echo /run || echo /tmp)/thp-$(printf %s "$ROOT" | sha256sum | cut -c1-8)}
+mkdir -p "$IMAGE_CACHE" "$DOWNLOADS" "$PODMAN_DIR/root" "$PODMAN_RUN/run" "$PODMAN_RUN/tmp"
 
 # crun fails here (setrlimit EPERM, "cgroups in hybrid mode not supported"): use runc, cgroupfs, and
 # explicit ulimits: podman's defaults (nofile 1048576) are above this machine's hard limits, and raising
@@ -25,13 +28,13 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$PODMAN_DIR/events.log"
-tmp_dir = "$PODMAN_DIR/tmp"
+tmp_dir = "$PODMAN_RUN/tmp"
 CONF
 cat > "$PODMAN_DIR/storage.conf" <<CONF
 [storage]
 driver = "overlay"
 graphroot = "$PODMAN_DIR/root"
-runroot = "$PODMAN_DIR/run"
+runroot = "$PODMAN_RUN/run"
 CONF
 # No registry is reachable: never search one for a short name.
 cat > "$PODMAN_DIR/registries.conf" <<CONF

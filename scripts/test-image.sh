@@ -121,7 +121,8 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 pm run -d --name "$NAME" --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,mode=1777,size=64m \
   --cap-drop ALL --security-opt no-new-privileges \
   --network slirp4netns:port_handler=slirp4netns -p "127.0.0.1:$port:8088" \
-  -v "$VOLUME_NAME:/data" -e RUST_LOG=info "$IMAGE" >/dev/null
+  -v "$VOLUME_NAME:/data" -e RUST_LOG=info "$IMAGE" >"$LOG_DIR/run.log" 2>&1 ||
+  { tail -n 20 "$LOG_DIR/run.log"; die "podman run (read-only, 10001, slirp4netns port $port)"; }
 URL=http://127.0.0.1:$port
 
 healthy=0
