@@ -5,6 +5,7 @@
 //! `domain/` holds the types requests are parsed into; `config`, `startup` and `telemetry` assemble the service.
 
 pub mod api;
+pub mod artifacts;
 pub mod config;
 pub mod domain;
 pub mod error;
