@@ -4,6 +4,7 @@
 # Python stub is timed side by side under the same conditions (PYTHON, default /usr/bin/python3).
 #
 # Usage: bridge/bench/hyperfine.sh [OUT_DIR]   (needs `apt-get install -y hyperfine`)
+# BRIDGE=… RUNNER=… use prebuilt binaries instead of building release ones; RUNS (300) sets the sample size.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -16,9 +17,11 @@ mkdir -p "$out"
 for tool in hyperfine curl python3; do
     command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install -y $tool)" >&2; exit 1; }
 done
-(cd "$root" && cargo build --release -p bridge --bin cerebros-bridge -p runner --bin cerebros-runner)
-bridge="$target/release/cerebros-bridge"
-runner="$target/release/cerebros-runner"
+bridge="${BRIDGE:-$target/release/cerebros-bridge}"
+runner="${RUNNER:-$target/release/cerebros-runner}"
+if [[ -z "${BRIDGE:-}" || -z "${RUNNER:-}" ]]; then
+    (cd "$root" && cargo build --release -p bridge --bin cerebros-bridge -p runner --bin cerebros-runner)
+fi
 
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
