@@ -9,6 +9,8 @@ use common::{ScriptedServer, closed_port, invoke, silent_server};
 use serde_json::json;
 
 const STUB: &str = "/app/priv/cerebros_bridge_stub.py";
+/// `CEREBROS_TIMEOUT_MS` of the failure tests: the process must be gone before the invoker would give up.
+const TIMEOUT_MS: &str = "3000";
 
 fn record_payload() -> String {
     json!({"op": "record_trial", "payload": {
@@ -101,7 +103,7 @@ fn a_runner_that_is_down_ends_non_zero_with_a_json_error_inside_the_deadline() {
         &[STUB, "--bridge-op", "start_run"],
         &[
             ("CEREBROS_REMOTE_URL", &url),
-            ("CEREBROS_TIMEOUT_MS", "2000"),
+            ("CEREBROS_TIMEOUT_MS", TIMEOUT_MS),
             (
                 "CEREBROS_BRIDGE_PAYLOAD",
                 r#"{"op":"start_run","payload":{"run_id":"r"}}"#,
@@ -115,7 +117,7 @@ fn a_runner_that_is_down_ends_non_zero_with_a_json_error_inside_the_deadline() {
     assert_eq!(reply["error"]["kind"], json!("connect"));
     assert!(reply["error"]["attempts"].as_u64().unwrap() > 1, "{reply}");
     assert!(
-        call.elapsed < Duration::from_millis(2000),
+        call.elapsed < Duration::from_millis(TIMEOUT_MS.parse().unwrap()),
         "{:?}",
         call.elapsed
     );
@@ -128,7 +130,7 @@ fn a_runner_that_never_answers_ends_non_zero_with_a_json_error_inside_the_deadli
         &[STUB, "--bridge-op", "record_trial"],
         &[
             ("CEREBROS_REMOTE_URL", &url),
-            ("CEREBROS_TIMEOUT_MS", "1500"),
+            ("CEREBROS_TIMEOUT_MS", TIMEOUT_MS),
             ("CEREBROS_BRIDGE_PAYLOAD", &record_payload()),
         ],
         None,
@@ -138,7 +140,7 @@ fn a_runner_that_never_answers_ends_non_zero_with_a_json_error_inside_the_deadli
     assert_eq!(reply["error"]["kind"], json!("timeout"));
     assert_eq!(reply["error"]["attempts"], json!(1));
     assert!(
-        call.elapsed < Duration::from_millis(1500),
+        call.elapsed < Duration::from_millis(TIMEOUT_MS.parse().unwrap()),
         "{:?}",
         call.elapsed
     );
