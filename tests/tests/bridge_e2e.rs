@@ -11,8 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bridge::contracts::RunId;
-use bridge::{ClientConfig, RunnerClient};
+use bridge::client::{ProposeRequest, TrainRequest};
+use bridge::contracts::{
+    Direction, Objective, RunFinalizedV1, RunId, RunStartedV1, RunStatus, TrialId, TrialReportedV1,
+};
+use bridge::{ClientConfig, ErrorKind, RunnerClient};
 use serde_json::{Value, json};
 use thunderhelm_tests::binary_path;
 
@@ -71,7 +74,7 @@ impl Runner {
 
     fn client(&self) -> RunnerClient {
         let mut config = ClientConfig::new(&self.url);
-        config.call_timeout = Duration::from_secs(10);
+        config.call_timeout = Duration::from_secs(120);
         RunnerClient::new(config).expect("client")
     }
 
@@ -463,4 +466,95 @@ fn repeated_suggestions_before_any_record_get_distinct_trial_numbers() {
         tpe(&runner, "get_status", json!({"study_name": "parallel"}))["n_complete"],
         json!(2)
     );
+}
+
+#[test]
+fn the_typed_client_covers_the_runners_api() {
+    let runner = Runner::start();
+    let client = runner.client();
+    block_on(async {
+        let run = RunId::parse("client-run").unwrap();
+        let mut started = RunStartedV1::new(run.clone());
+        started.dataset_id = Some("moons".into());
+        started.objective = Some(Objective::new("accuracy", Direction::Maximize));
+        started.search_space = json!({"learning_rate": {"loguniform": [1e-3, 1e-1]},
+                                      "neurons_per_unit": {"int": [4, 16]}});
+        let reply = client.start_run(&started).await.expect("start");
+        assert_eq!(
+            (reply.run_id.as_str(), reply.status.as_str()),
+            ("client-run", "started")
+        );
+
+        let proposals = client
+            .propose(&ProposeRequest::new(run.clone(), 3, None))
+            .await
+            .expect("propose with the stored space");
+        assert_eq!(
+            proposals.iter().map(|p| p.rank).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        for p in &proposals {
+            let lr = p.params["learning_rate"].as_f64().expect("learning_rate");
+            assert!((1e-3..=1e-1).contains(&lr), "{:?}", p.params);
+            let units = p.params["neurons_per_unit"]
+                .as_i64()
+                .expect("an int stays an int");
+            assert!((4..=16).contains(&units), "{:?}", p.params);
+        }
+
+        let mut params = proposals[0].params.clone();
+        params.insert("epochs".into(), json!(2));
+        let trained = client
+            .train(&TrainRequest {
+                trial_id: TrialId::parse("client-t1").unwrap(),
+                run_id: Some(run.clone()),
+                params,
+                dataset: None,
+                dataset_id: Some("moons".into()),
+                mode: None,
+            })
+            .await
+            .expect("train");
+        let accuracy = trained.metrics["accuracy"].as_f64().expect("accuracy");
+        assert!((0.0..=1.0).contains(&accuracy), "{:?}", trained.metrics);
+
+        let mut report = TrialReportedV1::new(run.clone(), TrialId::parse("client-t2").unwrap());
+        report.metrics.insert("accuracy".into(), json!(0.25));
+        report.parameters = proposals[1].params.clone();
+        let recorded = client.record_trial(&report).await.expect("record");
+        assert_eq!(recorded.trial, "client-t2");
+
+        let view = client.get_run(&run).await.expect("run");
+        assert_eq!(view.n_trials, Some(2));
+        assert_eq!(
+            view.best_trial_id.as_deref(),
+            Some(if accuracy > 0.25 {
+                "client-t1"
+            } else {
+                "client-t2"
+            })
+        );
+        let page = client.list_trials(&run, 1, 1).await.expect("trials");
+        assert_eq!((page.trials.len(), page.total), (1, 2));
+        let trial = client
+            .get_trial(&TrialId::parse("client-t1").unwrap())
+            .await
+            .expect("trial");
+        assert_eq!(trial.run_id.as_deref(), Some("client-run"));
+
+        let finalized = client
+            .finalize_run(&RunFinalizedV1::new(run.clone(), RunStatus::Succeeded))
+            .await
+            .expect("finalize");
+        assert_eq!(finalized.trials, Some(2));
+        let runs = client.list_runs(100, 0).await.expect("runs");
+        assert!(runs.runs.iter().any(|r| r["run_id"] == json!("client-run")));
+
+        client.delete_run(&run).await.expect("delete");
+        let gone = client.get_run(&run).await.expect_err("deleted");
+        assert_eq!(
+            (gone.kind, gone.http_status, gone.attempts),
+            (ErrorKind::HttpStatus, Some(404), 1)
+        );
+    });
 }
