@@ -528,7 +528,7 @@ fn the_typed_client_covers_the_runners_api() {
         assert_eq!(view.n_trials, Some(2));
         assert_eq!(
             view.best_trial_id.as_deref(),
-            Some(if accuracy > 0.25 {
+            Some(if accuracy >= 0.25 {
                 "client-t1"
             } else {
                 "client-t2"
