@@ -4,7 +4,7 @@
 use std::fmt::{self, Write};
 
 use super::escape::escape;
-use super::scale::{Scale, extent, format_number, nice_domain};
+use super::scale::{Scale, extent, format_number, integer_ticks, nice_domain};
 use crate::domain::{Direction, Objective};
 
 /// What one trial contributes to the history.
@@ -150,14 +150,10 @@ fn write_y_axis(out: &mut String, ys: &Scale, objective: &Objective) -> fmt::Res
 }
 
 fn write_x_axis(out: &mut String, xs: &Scale, n: usize) -> fmt::Result {
-    let ticks: Vec<(f64, String)> = if n == 0 {
+    let ticks = if n == 0 {
         Vec::new()
     } else {
-        Scale::linear(1.0, n as f64, 0.0, 1.0)
-            .ticks(10)
-            .into_iter()
-            .filter(|(v, _)| v.fract() == 0.0 && *v >= 1.0)
-            .collect()
+        integer_ticks(1.0, n as f64, 10)
     };
     for (v, label) in ticks {
         let x = xs.map(v);
@@ -167,15 +163,6 @@ fn write_x_axis(out: &mut String, xs: &Scale, n: usize) -> fmt::Result {
             AXIS_Y + 5.0,
             AXIS_Y + 19.0,
             escape(&label)
-        )?;
-    }
-    if n == 1 {
-        let x = xs.map(1.0);
-        write!(
-            out,
-            r#"<line class="axis" x1="{x:.1}" y1="{AXIS_Y}" x2="{x:.1}" y2="{}"/><text class="tick" x="{x:.1}" y="{}" text-anchor="middle">1</text>"#,
-            AXIS_Y + 5.0,
-            AXIS_Y + 19.0
         )?;
     }
     write!(

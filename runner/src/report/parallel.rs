@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::color::{gradient_stops, ramp};
 use super::escape::{escape, truncate, value_text};
-use super::scale::{Scale, extent, format_number};
+use super::scale::{Scale, extent, format_number, integer_ticks};
 use crate::domain::{Direction, Objective};
 
 /// One trial as the plot sees it.
@@ -38,7 +38,11 @@ const MAX_CATEGORY_LABELS: usize = 16;
 
 #[derive(Debug)]
 enum Kind {
-    Numeric(Scale),
+    /// Numbers; `integer` when every value is a whole JSON integer (ticks then fall on whole numbers).
+    Numeric {
+        scale: Scale,
+        integer: bool,
+    },
     Categorical(Vec<String>),
 }
 
@@ -52,7 +56,7 @@ impl Axis {
     /// The vertical position of `value` on this axis, if it has one there.
     fn position(&self, value: &Value) -> Option<f64> {
         match &self.kind {
-            Kind::Numeric(scale) => value
+            Kind::Numeric { scale, .. } => value
                 .as_f64()
                 .filter(|v| v.is_finite())
                 .map(|v| scale.map(v)),
@@ -95,11 +99,16 @@ fn parameter_axis(name: &str, lines: &[Line<'_>]) -> Axis {
             _ => None,
         })
         .collect();
+    let integer = values.iter().all(|v| v.is_i64() || v.is_u64());
     let kind = match numeric.and_then(extent) {
-        Some((lo, hi)) if lo > 0.0 && hi / lo > LOG_SPAN => {
-            Kind::Numeric(Scale::log(lo, hi, AXIS_BOTTOM, AXIS_TOP))
-        }
-        Some((lo, hi)) => Kind::Numeric(Scale::linear(lo, hi, AXIS_BOTTOM, AXIS_TOP)),
+        Some((lo, hi)) if lo > 0.0 && hi / lo > LOG_SPAN => Kind::Numeric {
+            scale: Scale::log(lo, hi, AXIS_BOTTOM, AXIS_TOP),
+            integer,
+        },
+        Some((lo, hi)) => Kind::Numeric {
+            scale: Scale::linear(lo, hi, AXIS_BOTTOM, AXIS_TOP),
+            integer,
+        },
         None => {
             let mut categories: Vec<String> = values.iter().map(|v| value_text(v)).collect();
             categories.sort();
@@ -128,7 +137,10 @@ pub(crate) fn render(out: &mut String, lines: &[Line<'_>], objective: &Objective
     let objective_scale = Scale::linear(lo, hi, AXIS_BOTTOM, AXIS_TOP);
     axes.push(Axis {
         name: objective.metric.clone(),
-        kind: Kind::Numeric(objective_scale),
+        kind: Kind::Numeric {
+            scale: objective_scale,
+            integer: false,
+        },
     });
     let last_x = LEFT + SPACING * (axes.len() - 1) as f64;
     let width = last_x + LEGEND_WIDTH;
@@ -211,8 +223,8 @@ fn write_axis(out: &mut String, axis: &Axis, x: f64, is_objective: bool) -> fmt:
         escape(&truncate(&axis.name, 18))
     )?;
     let note = match &axis.kind {
-        Kind::Numeric(s) if s.is_log() => "log",
-        Kind::Numeric(_) => "",
+        Kind::Numeric { scale, .. } if scale.is_log() => "log",
+        Kind::Numeric { .. } => "",
         Kind::Categorical(_) => "categorical",
     };
     if !note.is_empty() {
@@ -223,8 +235,14 @@ fn write_axis(out: &mut String, axis: &Axis, x: f64, is_objective: bool) -> fmt:
         )?;
     }
     match &axis.kind {
-        Kind::Numeric(scale) => {
-            for (v, label) in scale.ticks(5) {
+        Kind::Numeric { scale, integer } => {
+            let ticks = if *integer && !scale.is_log() {
+                let (lo, hi) = scale.domain();
+                integer_ticks(lo, hi, 5)
+            } else {
+                scale.ticks(5)
+            };
+            for (v, label) in ticks {
                 write_tick(out, x, scale.map(v), &label)?;
             }
         }
@@ -355,6 +373,18 @@ mod tests {
         for label in [">32</text>", ">auto</text>", ">true</text>"] {
             assert!(svg.contains(label), "missing {label}");
         }
+    }
+
+    #[test]
+    fn integer_parameters_get_whole_number_ticks() {
+        let svg = render_lines(&[
+            (params(json!({"levels": 1})), Some(0.1)),
+            (params(json!({"levels": 3})), Some(0.2)),
+        ]);
+        for label in [">1</text>", ">2</text>", ">3</text>"] {
+            assert!(svg.contains(label), "missing {label}");
+        }
+        assert!(!svg.contains(">1.5</text>"));
     }
 
     #[test]

@@ -33,6 +33,11 @@ impl Scale {
         }
     }
 
+    /// The data domain, low to high.
+    pub(crate) fn domain(&self) -> (f64, f64) {
+        (self.lo, self.hi)
+    }
+
     /// Whether this scale is logarithmic.
     pub(crate) fn is_log(&self) -> bool {
         self.log
@@ -116,6 +121,21 @@ fn nice_step(range: f64, target: usize) -> f64 {
         10.0
     };
     nice * magnitude
+}
+
+/// Ticks at whole numbers only (for trial numbers and integer parameters): a round integer step, at least 1.
+pub(crate) fn integer_ticks(lo: f64, hi: f64, target: usize) -> Vec<(f64, String)> {
+    let (lo, hi) = (lo.ceil(), hi.floor());
+    if !(lo.is_finite() && hi.is_finite()) || hi < lo {
+        return Vec::new();
+    }
+    let step = nice_step(hi - lo, target).max(1.0).round();
+    let first = (lo / step).ceil() * step;
+    (0..MAX_TICKS)
+        .map(|i| first + i as f64 * step)
+        .take_while(|t| *t <= hi)
+        .map(|t| (t, format!("{t:.0}")))
+        .collect()
 }
 
 /// Whether `x` is a usable step: finite and above zero.
@@ -259,6 +279,20 @@ mod tests {
         let ticks = Scale::linear(0.13, 0.97, 0.0, 1.0).ticks(5);
         let values: Vec<&str> = ticks.iter().map(|(_, l)| l.as_str()).collect();
         assert_eq!(values, ["0.2", "0.4", "0.6", "0.8"]);
+    }
+
+    #[test]
+    fn integer_ticks_are_whole_numbers() {
+        let labels = |lo, hi| -> Vec<String> {
+            integer_ticks(lo, hi, 10)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect()
+        };
+        assert_eq!(labels(1.0, 3.0), ["1", "2", "3"]);
+        assert_eq!(labels(1.0, 1.0), ["1"]);
+        assert_eq!(labels(1.0, 30.0), ["5", "10", "15", "20", "25", "30"]);
+        assert!(labels(1.5, 1.7).is_empty());
     }
 
     #[test]
