@@ -208,16 +208,9 @@ async fn record(client: &RunnerClient, args: &Map<String, Value>) -> Result<Valu
     let view = load_study(client, &study).await?;
     let number = match args.get("trial_id") {
         None | Some(Value::Null) => asked_trials(&view),
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or_default(),
-        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => {
-            s.trim().parse().unwrap_or_default()
-        }
-        Some(_) => {
-            return Err(Failure::local(
-                "invalid_args",
-                "trial_id must be a non-negative integer",
-            ));
-        }
+        Some(given) => trial_number_arg(given).ok_or_else(|| {
+            Failure::local("invalid_args", "trial_id must be a non-negative integer")
+        })?,
     };
     let trial_id = runner_trial_id(&study, number)?;
     let mut trial = TrialReportedV1::new(study.clone(), trial_id.clone());
@@ -312,6 +305,15 @@ fn study_summary(run: &Value) -> Value {
     json!({"name": run.get("run_id").cloned().unwrap_or(Value::Null),
            "n_trials": run.get("n_trials").cloned().unwrap_or(Value::Null),
            "direction": direction})
+}
+
+/// A trial number as the caller may send it: a non-negative integer, or one written as a string.
+fn trial_number_arg(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 fn study_name(args: &Map<String, Value>) -> Result<RunId, Failure> {
@@ -454,6 +456,15 @@ mod tests {
         assert_eq!(id.as_str(), "ca_edge#12");
         assert_eq!(trial_number(&study, id.as_str()), json!(12));
         assert_eq!(trial_number(&study, "other-7"), json!("other-7"));
+    }
+
+    #[test]
+    fn trial_numbers_come_as_integers_or_numeric_strings() {
+        assert_eq!(trial_number_arg(&json!(7)), Some(7));
+        assert_eq!(trial_number_arg(&json!(" 8 ")), Some(8));
+        assert_eq!(trial_number_arg(&json!(-1)), None);
+        assert_eq!(trial_number_arg(&json!(1.5)), None);
+        assert_eq!(trial_number_arg(&json!("x")), None);
     }
 
     #[test]
