@@ -17,3 +17,4 @@ pub mod search;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tracking;
