@@ -13,6 +13,8 @@ pub const MAX_PARAM_VALUE_CHARS: usize = 6000;
 pub const MAX_TAG_VALUE_CHARS: usize = 5000;
 /// MLflow's longest param, metric or tag key.
 pub const MAX_KEY_CHARS: usize = 250;
+/// Longest run name MLflow's SQL store keeps (its `runs.name` column).
+pub const MAX_RUN_NAME_CHARS: usize = 250;
 
 /// Tag naming which Thunderhelm entity an MLflow run mirrors (`run` or `trial`).
 pub const KIND_TAG: &str = "thunderhelm.kind";

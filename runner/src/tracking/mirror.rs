@@ -228,7 +228,7 @@ impl Mirror {
         let create = CreateRun {
             run_name: Some(mapping::truncate_chars(
                 &run.run_id,
-                mapping::MAX_TAG_VALUE_CHARS,
+                mapping::MAX_RUN_NAME_CHARS,
             )),
             tags,
             ..CreateRun::in_experiment(&experiment_id)
@@ -259,7 +259,7 @@ impl Mirror {
         let create = CreateRun {
             run_name: Some(mapping::truncate_chars(
                 &trial.trial_id,
-                mapping::MAX_TAG_VALUE_CHARS,
+                mapping::MAX_RUN_NAME_CHARS,
             )),
             tags: tags.clone(),
             parent_run_id: Some(parent_id.to_string()),
