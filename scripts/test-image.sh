@@ -19,7 +19,9 @@ VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 IMAGE=${TEST_IMAGE_REF:-ghcr.io/thunderline/cerebros-runner:$VERSION}
 NAME=thunderhelm-image-test
 VOLUME_NAME=thunderhelm-image-test-data
-BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
+# TEST_IMAGE_PROFILE=debug reuses the suite's debug build (CI does this to skip a second full compile).
+PROFILE=${TEST_IMAGE_PROFILE:-release}
+BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE
 LOG_DIR=$IMAGE_CACHE/logs
 mkdir -p "$LOG_DIR"
 
@@ -66,7 +68,11 @@ fi
 
 # --- 2. binaries, base image, build ------------------------------------------------------------
 if [[ ${TEST_IMAGE_NO_CARGO:-0} != 1 ]]; then
-  cargo build --release --locked -p runner -p bridge
+  if [[ $PROFILE == release ]]; then
+    cargo build --release --locked -p runner -p bridge
+  else
+    cargo build --locked -p runner -p bridge
+  fi
 fi
 for bin in cerebros-runner cerebros-bridge; do
   [[ -x $BIN_DIR/$bin ]] || die "host binary $BIN_DIR/$bin exists"

@@ -14,6 +14,8 @@ stop_services() {
 }
 trap stop_services EXIT
 
+# MLflow stores run artifacts in the S3 server (bucket created by start-s3.sh).
+export MLFLOW_ARTIFACTS_DESTINATION="${MLFLOW_ARTIFACTS_DESTINATION:-s3://mlflow}"
 for svc in postgres s3 mlflow; do
   if [ -x "scripts/start-$svc.sh" ]; then
     step "starting $svc"
@@ -29,6 +31,8 @@ cargo build --workspace --bins --locked
 step "rust tests"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
 
+# The image test packs the debug binaries built above rather than compiling the workspace a second time.
+export TEST_IMAGE_PROFILE="${TEST_IMAGE_PROFILE:-debug}" TEST_IMAGE_NO_CARGO="${TEST_IMAGE_NO_CARGO:-1}"
 for extra in test-chart test-image test-api-fuzz test-report; do
   if [ -x "scripts/$extra.sh" ]; then
     step "$extra"

@@ -41,9 +41,9 @@ pub struct DatabaseUrl {
 impl DatabaseUrl {
     /// Parses `sqlite://…`, `postgres://…`, `postgresql://…` or `ecto://…` (Postgres).
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let (scheme, rest) = raw
-            .split_once("://")
-            .ok_or_else(|| "expected a URL such as sqlite://path or postgres://host/db".to_string())?;
+        let (scheme, rest) = raw.split_once("://").ok_or_else(|| {
+            "expected a URL such as sqlite://path or postgres://host/db".to_string()
+        })?;
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => {
                 if rest.is_empty() {
@@ -70,7 +70,9 @@ impl DatabaseUrl {
                     url: format!("postgres://{rest}"),
                 })
             }
-            other => Err(format!("unsupported scheme `{other}` (use sqlite://, postgres:// or ecto://)")),
+            other => Err(format!(
+                "unsupported scheme `{other}` (use sqlite://, postgres:// or ecto://)"
+            )),
         }
     }
 
@@ -139,6 +141,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long an unreported proposal keeps counting as pending.
     pub pending_ttl: Duration,
+    /// How long a training claim lives without a heartbeat before another replica takes it back.
+    pub claim_lease: Duration,
     /// OTLP endpoint for trace export, if set.
     pub otlp_endpoint: Option<String>,
     /// Log filter directive.
@@ -194,7 +198,11 @@ impl Settings {
         };
         let s3 = s3_settings(&env)?;
         let dataset_dirs = match env.get("RUNNER_DATASET_DIRS") {
-            Some(list) => list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect(),
+            Some(list) => list
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
             None => vec![data_dir.join("datasets")],
         };
         let dataset_http_allow = env
@@ -234,6 +242,7 @@ impl Settings {
             train_queue: env.parse("RUNNER_TRAIN_QUEUE", 64)?,
             max_body_bytes: env.parse("RUNNER_MAX_BODY_BYTES", 32 * 1024 * 1024)?,
             pending_ttl: Duration::from_secs(env.parse("RUNNER_PENDING_TTL_SECS", 3600)?),
+            claim_lease: Duration::from_secs(env.parse("RUNNER_CLAIM_LEASE_SECS", 30)?.max(1)),
             otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_string),
             log_filter,
         })
@@ -279,7 +288,10 @@ fn s3_settings(env: &Env<'_>) -> Result<Option<S3Settings>, ConfigError> {
         endpoint,
         access_key: access_key.to_string(),
         secret_key: secret_key.to_string(),
-        bucket: env.get("MINIO_BUCKET").unwrap_or("thunderline-artifacts").to_string(),
+        bucket: env
+            .get("MINIO_BUCKET")
+            .unwrap_or("thunderline-artifacts")
+            .to_string(),
         region: env
             .get("MINIO_REGION")
             .or_else(|| env.get("AWS_REGION"))
@@ -328,7 +340,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -336,7 +351,11 @@ mod tests {
         let s = Settings::from_vars(&HashMap::new()).unwrap();
         assert_eq!(s.bind.port(), 8088);
         assert_eq!(s.database.kind, DatabaseKind::Sqlite);
-        assert!(s.database.url.ends_with("thunderhelm-data/runner.db?mode=rwc"));
+        assert!(
+            s.database
+                .url
+                .ends_with("thunderhelm-data/runner.db?mode=rwc")
+        );
         assert!(s.mlflow.is_none() && s.s3.is_none() && s.api_token.is_none());
         assert_eq!(s.train_queue, 64);
         assert_eq!(s.max_body_bytes, 33_554_432);
@@ -359,13 +378,15 @@ mod tests {
 
     #[test]
     fn unknown_database_scheme_is_refused() {
-        let err = Settings::from_vars(&vars(&[("RUNNER_DATABASE_URL", "mysql://x/y")])).unwrap_err();
+        let err =
+            Settings::from_vars(&vars(&[("RUNNER_DATABASE_URL", "mysql://x/y")])).unwrap_err();
         assert_eq!(err.var, "RUNNER_DATABASE_URL");
     }
 
     #[test]
     fn s3_endpoint_without_keys_is_refused() {
-        let err = Settings::from_vars(&vars(&[("MINIO_ENDPOINT", "http://minio:9000")])).unwrap_err();
+        let err =
+            Settings::from_vars(&vars(&[("MINIO_ENDPOINT", "http://minio:9000")])).unwrap_err();
         assert_eq!(err.var, "MINIO_ACCESS_KEY");
     }
 
@@ -378,6 +399,9 @@ mod tests {
         ]))
         .unwrap();
         let s3 = s.s3.unwrap();
-        assert_eq!((s3.endpoint.as_str(), s3.bucket.as_str()), ("http://s3:8333", "thunderline-artifacts"));
+        assert_eq!(
+            (s3.endpoint.as_str(), s3.bucket.as_str()),
+            ("http://s3:8333", "thunderline-artifacts")
+        );
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod artifacts;
 pub mod config;
+pub mod datasets;
 pub mod domain;
 pub mod error;
 pub mod metrics;
@@ -18,3 +19,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;
+pub mod training;

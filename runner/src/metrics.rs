@@ -371,6 +371,51 @@ impl Metrics {
         self.s3_errors.inc();
     }
 
+    /// Raises the object-store counters to the store's cumulative totals (`ArtifactStore` counters).
+    pub fn observe_s3(&self, written: u64, read: u64, errors: u64) {
+        let _guard = self
+            .mlflow_sync
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        raise_to(
+            &self.s3_bytes.get_or_create(&DirectionLabels {
+                direction: S3Direction::Upload.as_str(),
+            }),
+            written,
+        );
+        raise_to(
+            &self.s3_bytes.get_or_create(&DirectionLabels {
+                direction: S3Direction::Download.as_str(),
+            }),
+            read,
+        );
+        raise_to(&self.s3_errors, errors);
+    }
+
+    /// Raises the delivery counters of one outbox task kind to the tracker's cumulative totals.
+    pub fn observe_outbox(&self, kind: &str, delivered: u64, retried: u64, failed: u64) {
+        let _guard = self
+            .mlflow_sync
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kind = if kind.len() <= MAX_KIND_LEN {
+            kind
+        } else {
+            "other"
+        };
+        for (outcome, total) in [
+            (DeliveryOutcome::Delivered, delivered),
+            (DeliveryOutcome::Retried, retried),
+            (DeliveryOutcome::Failed, failed),
+        ] {
+            let labels = DeliveryLabels {
+                kind: kind.to_string(),
+                outcome: outcome.as_str(),
+            };
+            raise_to(&self.outbox_deliveries.get_or_create(&labels), total);
+        }
+    }
+
     /// The metrics in the Prometheus text format (see [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();

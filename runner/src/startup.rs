@@ -6,14 +6,22 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::api::{self, AppState};
+use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
+use crate::datasets::DatasetResolver;
+use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tracking::Tracker;
+use crate::training::Trainer;
 
 /// A runner bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    stop: CancellationToken,
 }
 
 impl Application {
@@ -21,6 +29,25 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let store = Store::connect(&settings.database).await?;
+        let artifacts = ArtifactStore::from_settings(&settings).await?;
+        let tracker = Tracker::new(store.clone(), &settings, artifacts.clone()).await?;
+        let resolver = DatasetResolver::new(
+            &settings.dataset_dirs,
+            &settings.dataset_http_allow,
+            artifacts.clone(),
+        );
+        let metrics = Arc::new(Metrics::new());
+        let stop = CancellationToken::new();
+        let trainer = Trainer::new(
+            store.clone(),
+            resolver,
+            tracker.clone(),
+            settings.train_concurrency,
+            settings.train_queue,
+            settings.claim_lease,
+            stop.clone(),
+            metrics.clone(),
+        );
         let listener = TcpListener::bind(settings.bind).await?;
         tracing::info!(
             addr = %listener.local_addr()?,
@@ -34,7 +61,12 @@ impl Application {
             state: AppState {
                 store,
                 settings: Arc::new(settings),
+                trainer,
+                tracker,
+                artifacts,
+                metrics,
             },
+            stop,
         })
     }
 
@@ -44,10 +76,25 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the database.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let mut background = self.state.trainer.spawn_background();
+        background.push(self.state.tracker.spawn_worker(self.stop.clone()));
         let app = api::router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let stop = self.stop.clone();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.cancel();
+            })
+            .await?;
+        self.stop.cancel();
+        for task in background {
+            let _ = task.await;
+        }
         store.close().await;
         tracing::info!("cerebros-runner stopped");
         Ok(())

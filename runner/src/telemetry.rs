@@ -12,5 +12,8 @@ pub fn init(filter: &str) {
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(std::io::stderr);
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
 }

@@ -17,13 +17,21 @@ pub fn binary_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let preferred = target.join(profile).join(name);
     if preferred.exists() {
         return preferred;
     }
     let other = target
-        .join(if profile == "debug" { "release" } else { "debug" })
+        .join(if profile == "debug" {
+            "release"
+        } else {
+            "debug"
+        })
         .join(name);
     assert!(
         other.exists(),

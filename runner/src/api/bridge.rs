@@ -10,18 +10,40 @@ use super::json::JsonBody;
 use super::summary::best_trial;
 use crate::domain::contracts::{parse_run_finalized, parse_run_started, parse_trial_reported};
 use crate::error::ApiError;
+use crate::store::outbox::OutboxEntry;
 use crate::store::runs::{FinalizeOutcome, StartOutcome};
 use crate::store::trials::RecordOutcome;
+use crate::tracking::{self, NewTask};
+
+fn entries(state: &AppState, tasks: Vec<NewTask>) -> Vec<OutboxEntry> {
+    if !state.tracker.mlflow_enabled() {
+        return Vec::new();
+    }
+    tasks
+        .into_iter()
+        .map(|t| OutboxEntry {
+            kind: t.kind.to_string(),
+            dedupe_key: t.dedupe_key,
+            payload: t.payload,
+        })
+        .collect()
+}
 
 /// `POST /bridge/start` (RunStartedV1).
-pub async fn start(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn start(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let started = parse_run_started(&body)?;
     if let Some(space) = &started.search_space {
         crate::search::SearchSpace::parse(space).map_err(|e| {
             crate::domain::FieldError::new(format!("search_space.{}", e.param), e.reason)
         })?;
     }
-    match state.store.start_run(&started, &[]).await? {
+    let outbox = entries(&state, vec![tracking::run_task(started.run_id.as_str())]);
+    let outcome = state.store.start_run(&started, &outbox).await?;
+    state.tracker.nudge();
+    match outcome {
         StartOutcome::Started(run) => Ok(Json(json!({
             "run_id": run.run_id,
             "status": "started",
@@ -32,9 +54,21 @@ pub async fn start(State(state): State<AppState>, JsonBody(body): JsonBody) -> R
 }
 
 /// `POST /bridge/record` (TrialReportedV1).
-pub async fn record(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn record(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let report = parse_trial_reported(&body)?;
-    match state.store.record_trial(&report, &[]).await? {
+    let outbox = entries(
+        &state,
+        vec![
+            tracking::run_task(report.run_id.as_str()),
+            tracking::trial_task(report.trial_id.as_str(), Vec::new()),
+        ],
+    );
+    let outcome = state.store.record_trial(&report, &outbox).await?;
+    state.tracker.nudge();
+    match outcome {
         RecordOutcome::Recorded { trial, .. } => Ok(Json(json!({
             "run_id": trial.run_id,
             "trial": trial.trial_id,
@@ -47,16 +81,27 @@ pub async fn record(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
 }
 
 /// `POST /bridge/finalize` (RunFinalizedV1): the best trial among succeeded ones by the run's objective.
-pub async fn finalize(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn finalize(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let fin = parse_run_finalized(&body)?;
     let run = state.store.ensure_run(&fin.run_id).await?;
     let trials = state.store.run_trials(&fin.run_id).await?;
     let best = best_trial(&trials, &run.objective);
-    let run = match state
+    let outbox = entries(
+        &state,
+        vec![
+            tracking::run_task(fin.run_id.as_str()),
+            tracking::run_final_task(fin.run_id.as_str()),
+        ],
+    );
+    let outcome = state
         .store
-        .finalize_run(&fin, best.map(|t| t.trial_id.as_str()), &[])
-        .await?
-    {
+        .finalize_run(&fin, best.map(|t| t.trial_id.as_str()), &outbox)
+        .await?;
+    state.tracker.nudge();
+    let run = match outcome {
         FinalizeOutcome::Finalized(run) => run,
         FinalizeOutcome::Conflict(message) => return Err(ApiError::Conflict(message)),
     };

@@ -24,13 +24,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         Ok(b) => json!(b),
         Err(e) => json!({"error": e.to_string()}),
     };
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let dependencies = state.tracker.readiness().await;
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({
             "status": if db_ok { "ready" } else { "unavailable" },
-            "checks": {"database": database},
+            "checks": {"database": database, "dependencies": dependencies},
             "outbox": outbox,
+            "training": state.trainer.load(),
         })),
     )
 }

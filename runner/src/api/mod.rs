@@ -7,21 +7,27 @@ pub mod health;
 pub mod json;
 pub mod pagination;
 pub mod propose;
+pub mod report;
 pub mod runs;
 pub mod summary;
+pub mod train;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
 use crate::store::Store;
+use crate::tracking::Tracker;
+use crate::training::Trainer;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -30,6 +36,14 @@ pub struct AppState {
     pub store: Store,
     /// The settings the runner started with.
     pub settings: Arc<Settings>,
+    /// Runs trainings.
+    pub trainer: Trainer,
+    /// Mirrors runs and trials to MLflow and the object store.
+    pub tracker: Tracker,
+    /// The object store (for its counters).
+    pub artifacts: ArtifactStore,
+    /// Prometheus metrics, served at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Builds the router with every route and layer.
@@ -40,21 +54,53 @@ pub fn router(state: AppState) -> Router {
         .route("/bridge/record", post(bridge::record))
         .route("/bridge/finalize", post(bridge::finalize))
         .route("/propose", post(propose::propose))
+        .route("/train", post(train::train))
         .route("/runs", get(runs::list))
         .route("/runs/{run_id}", get(runs::get).delete(runs::delete))
         .route("/runs/{run_id}/trials", get(runs::trials))
+        .route("/runs/{run_id}/report", get(report::report))
         .route("/trials/{trial_id}", get(runs::trial))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics_endpoint))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(json::BodyLimit(limit)))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_http,
+        ))
         .with_state(state)
+}
+
+/// `GET /metrics`: the Prometheus text exposition, with gauges refreshed from the store and the workers.
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    let load = state.trainer.load();
+    let queued = state.store.queued_trainings().await.unwrap_or(0);
+    m.set_train_load(queued + load.waiting as i64, load.running as i64);
+    if let Ok(backlog) = state.store.backlog().await {
+        m.set_outbox_backlog(backlog.pending);
+    }
+    let stats = state.tracker.stats();
+    m.observe_mlflow_client(stats.mlflow_requests, stats.mlflow_retries);
+    for (kind, k) in &stats.kinds {
+        m.observe_outbox(kind, k.delivered, k.failed, k.dropped);
+    }
+    m.observe_s3(
+        state.artifacts.bytes_written_total(),
+        state.artifacts.bytes_read_total(),
+        state.artifacts.errors_total(),
+    );
+    m.response()
 }
 
 async fn not_found() -> ApiError {

@@ -16,8 +16,17 @@ pub struct Page {
 impl Page {
     /// Parses the query string.
     pub fn parse(query: &RawQuery) -> Result<Self, FieldError> {
-        let mut page = Self { limit: 100, offset: 0 };
-        for pair in query.0.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let mut page = Self {
+            limit: 100,
+            offset: 0,
+        };
+        for pair in query
+            .0
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
                 "limit" => {
@@ -25,14 +34,14 @@ impl Page {
                         .parse()
                         .ok()
                         .filter(|l| (1..=1000).contains(l))
-                        .ok_or_else(|| FieldError::new("limit", "must be an integer from 1 to 1000"))?;
+                        .ok_or_else(|| {
+                            FieldError::new("limit", "must be an integer from 1 to 1000")
+                        })?;
                 }
                 "offset" => {
-                    page.offset = value
-                        .parse()
-                        .ok()
-                        .filter(|o| *o >= 0)
-                        .ok_or_else(|| FieldError::new("offset", "must be a non-negative integer"))?;
+                    page.offset = value.parse().ok().filter(|o| *o >= 0).ok_or_else(|| {
+                        FieldError::new("offset", "must be a non-negative integer")
+                    })?;
                 }
                 _ => {}
             }

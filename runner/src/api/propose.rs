@@ -11,7 +11,9 @@ use super::json::JsonBody;
 use crate::domain::keys::flatten;
 use crate::domain::{FieldError, Objective, RunId, TrialStatus};
 use crate::error::ApiError;
-use crate::search::{Observation, Outcome, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose as draw};
+use crate::search::{
+    Observation, Outcome, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose as draw,
+};
 use crate::store::{TrialRecord, now_ms};
 
 /// Most candidates one call may ask for.
@@ -104,37 +106,58 @@ fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize) -> u64 {
 }
 
 /// `POST /propose`.
-pub async fn propose(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn propose(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let input = parse(&body)?;
     let requested_space = input
         .space
         .as_ref()
-        .map(|json| SearchSpace::parse(json).map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason)))
+        .map(|json| {
+            SearchSpace::parse(json)
+                .map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))
+        })
         .transpose()?;
     let run = state.store.ensure_run(&input.run_id).await?;
     let objective = match &input.objective {
         Some(asked) if run.objective_explicit && &run.objective != asked => {
             return Err(ApiError::Conflict(format!(
                 "run {} optimises {} ({:?}); this request asked for {} ({:?})",
-                run.run_id, run.objective.metric, run.objective.direction, asked.metric, asked.direction
+                run.run_id,
+                run.objective.metric,
+                run.objective.direction,
+                asked.metric,
+                asked.direction
             )));
         }
-        Some(asked) if !run.objective_explicit => state.store.adopt_objective(&input.run_id, asked).await?,
+        Some(asked) if !run.objective_explicit => {
+            state.store.adopt_objective(&input.run_id, asked).await?
+        }
         _ => run.objective.clone(),
     };
     let space = match requested_space {
         Some(space) => space,
         None => {
-            let stored = run
-                .search_space
-                .ok_or_else(|| FieldError::new("space", "is required (the run has no search_space from /bridge/start)"))?;
-            SearchSpace::parse(&stored).map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))?
+            let stored = run.search_space.ok_or_else(|| {
+                FieldError::new(
+                    "space",
+                    "is required (the run has no search_space from /bridge/start)",
+                )
+            })?;
+            SearchSpace::parse(&stored)
+                .map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))?
         }
     };
     let trials = state.store.run_trials(&input.run_id).await?;
     let (observations, mut pending) = history(&trials, &objective.metric);
     let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
-    pending.extend(state.store.pending(input.run_id.as_str(), now_ms().saturating_sub(ttl_ms)).await?);
+    pending.extend(
+        state
+            .store
+            .pending(input.run_id.as_str(), now_ms().saturating_sub(ttl_ms))
+            .await?,
+    );
     let seed = input
         .seed
         .unwrap_or_else(|| derived_seed(&input.run_id, trials.len(), pending.len()));
@@ -148,9 +171,18 @@ pub async fn propose(State(state): State<AppState>, JsonBody(body): JsonBody) ->
         seed,
         options: TpeOptions::default(),
     };
+    let drawing = std::time::Instant::now();
     let proposals = draw(&request);
+    state.metrics.record_proposals(
+        input.strategy,
+        proposals.len() as u64,
+        drawing.elapsed().as_secs_f64(),
+    );
     let params: Vec<Map<String, Value>> = proposals.iter().map(|p| p.params.clone()).collect();
-    state.store.add_pending(input.run_id.as_str(), &params).await?;
+    state
+        .store
+        .add_pending(input.run_id.as_str(), &params)
+        .await?;
     let reply: Vec<Value> = proposals
         .into_iter()
         .enumerate()
@@ -176,19 +208,26 @@ mod tests {
     #[test]
     fn k_outside_1_to_64_names_the_field() {
         for bad in [json!(0), json!(65), json!(-1), json!(2.5), json!("3")] {
-            let e = parse(&json!({"run_id": "r", "k": bad, "space": {}})).err().unwrap();
+            let e = parse(&json!({"run_id": "r", "k": bad, "space": {}}))
+                .err()
+                .unwrap();
             assert_eq!(e.field, "k");
         }
     }
 
     #[test]
     fn a_numeric_run_id_is_not_coerced() {
-        assert_eq!(parse(&json!({"run_id": 5, "k": 1})).err().unwrap().field, "run_id");
+        assert_eq!(
+            parse(&json!({"run_id": 5, "k": 1})).err().unwrap().field,
+            "run_id"
+        );
     }
 
     #[test]
     fn an_unknown_strategy_is_rejected() {
-        let e = parse(&json!({"run_id": "r", "strategy": "grid"})).err().unwrap();
+        let e = parse(&json!({"run_id": "r", "strategy": "grid"}))
+            .err()
+            .unwrap();
         assert_eq!(e.field, "strategy");
     }
 }

@@ -10,7 +10,7 @@ use super::pagination::Page;
 use super::summary::run_json;
 use crate::domain::RunId;
 use crate::error::ApiError;
-use crate::store::TrialRecord;
+use crate::store::{TrialRecord, now_ms};
 
 /// `GET /runs?limit&offset`: runs, newest first.
 pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Json<Value>, ApiError> {
@@ -19,24 +19,50 @@ pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Json
     let mut items = Vec::with_capacity(runs.len());
     for run in &runs {
         let trials = state.store.run_trials(&RunId::parse(&run.run_id)?).await?;
-        items.push(run_json(run, &trials));
+        items.push(run_json(
+            run,
+            &trials,
+            pending_count(&state, &run.run_id).await?,
+        ));
     }
-    Ok(Json(json!({"runs": items, "total": total, "limit": page.limit, "offset": page.offset})))
+    Ok(Json(
+        json!({"runs": items, "total": total, "limit": page.limit, "offset": page.offset}),
+    ))
 }
 
 /// `GET /runs/{run_id}`: the run with its best trial and counts.
-pub async fn get(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let run = state
         .store
         .get_run(&run_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("unknown run {run_id:?}")))?;
     let trials = state.store.run_trials(&RunId::parse(&run.run_id)?).await?;
-    Ok(Json(run_json(&run, &trials)))
+    Ok(Json(run_json(
+        &run,
+        &trials,
+        pending_count(&state, &run.run_id).await?,
+    )))
+}
+
+/// Unexpired proposals of a run not yet reported by a trial.
+async fn pending_count(state: &AppState, run_id: &str) -> Result<usize, ApiError> {
+    let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
+    Ok(state
+        .store
+        .pending(run_id, now_ms().saturating_sub(ttl_ms))
+        .await?
+        .len())
 }
 
 /// `DELETE /runs/{run_id}`: forgets a run, its trials and proposals.
-pub async fn delete(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if state.store.delete_run(&run_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -54,7 +80,10 @@ pub async fn trials(
     if state.store.get_run(&run_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("unknown run {run_id:?}")));
     }
-    let (trials, total) = state.store.list_trials(&run_id, page.limit, page.offset).await?;
+    let (trials, total) = state
+        .store
+        .list_trials(&run_id, page.limit, page.offset)
+        .await?;
     Ok(Json(json!({
         "run_id": run_id,
         "trials": trials.iter().map(TrialRecord::to_json).collect::<Vec<_>>(),
@@ -65,7 +94,10 @@ pub async fn trials(
 }
 
 /// `GET /trials/{trial_id}`.
-pub async fn trial(State(state): State<AppState>, Path(trial_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn trial(
+    State(state): State<AppState>,
+    Path(trial_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state
         .store
         .get_trial(&trial_id)

@@ -30,7 +30,8 @@ pub fn best_trial<'a>(trials: &'a [TrialRecord], objective: &Objective) -> Optio
 }
 
 /// The run as `GET /runs/{id}` shows it.
-pub fn run_json(run: &RunRecord, trials: &[TrialRecord]) -> Value {
+/// `n_pending` counts the run's unexpired proposals not yet reported by a trial.
+pub fn run_json(run: &RunRecord, trials: &[TrialRecord], n_pending: usize) -> Value {
     let best = best_trial(trials, &run.objective);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for t in trials {
@@ -54,6 +55,7 @@ pub fn run_json(run: &RunRecord, trials: &[TrialRecord]) -> Value {
         "started_at": run.started_at,
         "n_trials": trials.len(),
         "n_complete": n_complete,
+        "n_pending": n_pending,
         "trial_counts": counts,
         "best_trial_id": best.map(|t| t.trial_id.clone()),
         "best_value": best.and_then(|t| t.metric(&run.objective.metric)),

@@ -193,7 +193,10 @@ fn check_metrics(metrics: &Map<String, Value>) -> Result<(), FieldError> {
         if let Value::Number(n) = &v
             && n.as_f64().is_none()
         {
-            return Err(FieldError::new(format!("metrics.{k}"), "is not a representable number"));
+            return Err(FieldError::new(
+                format!("metrics.{k}"),
+                "is not a representable number",
+            ));
         }
     }
     Ok(())
@@ -243,7 +246,9 @@ pub fn parse_run_started(body: &Value) -> Result<RunStarted, FieldError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(Objective::parse("objective", &v)?),
     };
-    let search_space = raw.search_space.filter(|v| !v.is_null() && v != &Value::Object(Map::new()));
+    let search_space = raw
+        .search_space
+        .filter(|v| !v.is_null() && v != &Value::Object(Map::new()));
     let parameters = object_or_empty("parameters", raw.parameters)?;
     check_param_names("parameters", &parameters)?;
     Ok(RunStarted {
@@ -305,7 +310,12 @@ pub fn parse_trial_reported(body: &Value) -> Result<TrialReported, FieldError> {
         Some(FlexBool::Int(i)) if i == 0 || i == 1 => i == 1,
         Some(FlexBool::Text(t)) if t.eq_ignore_ascii_case("true") => true,
         Some(FlexBool::Text(t)) if t.eq_ignore_ascii_case("false") => false,
-        Some(_) => return Err(FieldError::new("spectral_norm", "must be true, false, \"true\", \"false\", 1 or 0")),
+        Some(_) => {
+            return Err(FieldError::new(
+                "spectral_norm",
+                "must be true, false, \"true\", \"false\", 1 or 0",
+            ));
+        }
     };
     Ok(TrialReported {
         trial_id: TrialId::parse(&raw.trial_id)?,
@@ -395,15 +405,18 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_field() {
-        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","duration_ms":-5})).unwrap_err();
+        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","duration_ms":-5}))
+            .unwrap_err();
         assert_eq!(e.field, "duration_ms");
-        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","metrics":[1]})).unwrap_err();
+        let e =
+            parse_trial_reported(&json!({"run_id":"r","trial_id":"t","metrics":[1]})).unwrap_err();
         assert_eq!(e.field, "metrics");
     }
 
     #[test]
     fn an_unknown_status_is_rejected() {
-        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","status":"ok"})).unwrap_err();
+        let e =
+            parse_trial_reported(&json!({"run_id":"r","trial_id":"t","status":"ok"})).unwrap_err();
         assert_eq!(e.field, "status");
     }
 
@@ -426,7 +439,8 @@ mod tests {
 
     #[test]
     fn bad_metric_names_are_rejected() {
-        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","metrics":{"a;b":1}})).unwrap_err();
+        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","metrics":{"a;b":1}}))
+            .unwrap_err();
         assert_eq!(e.field, "metrics.a;b");
     }
 }

@@ -12,10 +12,16 @@ fn parse_id(field: &str, raw: &str) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "must not be empty"));
     }
     if count > MAX_ID_CHARS {
-        return Err(FieldError::new(field, format!("must be at most {MAX_ID_CHARS} characters, got {count}")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_ID_CHARS} characters, got {count}"),
+        ));
     }
     if raw.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must contain printable characters only"));
+        return Err(FieldError::new(
+            field,
+            "must contain printable characters only",
+        ));
     }
     Ok(raw.to_string())
 }
@@ -47,8 +53,16 @@ macro_rules! id_type {
     };
 }
 
-id_type!(RunId, "run_id", "Identifier of a run (a study): 1–256 printable characters.");
-id_type!(TrialId, "trial_id", "Identifier of a trial: 1–256 printable characters.");
+id_type!(
+    RunId,
+    "run_id",
+    "Identifier of a run (a study): 1–256 printable characters."
+);
+id_type!(
+    TrialId,
+    "trial_id",
+    "Identifier of a trial: 1–256 printable characters."
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,10 @@ pub fn check_metric_name(field: &str, name: &str) -> Result<(), FieldError> {
         return Err(FieldError::new(field, "name must not be empty"));
     }
     if name.chars().count() > MAX_KEY_CHARS {
-        return Err(FieldError::new(field, format!("name longer than {MAX_KEY_CHARS} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("name longer than {MAX_KEY_CHARS} characters"),
+        ));
     }
     if let Some(bad) = name
         .chars()
@@ -25,7 +28,10 @@ pub fn check_metric_name(field: &str, name: &str) -> Result<(), FieldError> {
         ));
     }
     if name.starts_with('/') || name.split('/').any(|seg| seg == "..") {
-        return Err(FieldError::new(field, format!("name {name:?} must be a relative path without `..`")));
+        return Err(FieldError::new(
+            field,
+            format!("name {name:?} must be a relative path without `..`"),
+        ));
     }
     Ok(())
 }
@@ -39,7 +45,11 @@ pub fn flatten(map: &Map<String, Value>) -> Map<String, Value> {
 
 fn flatten_into(prefix: &str, map: &Map<String, Value>, out: &mut Map<String, Value>) {
     for (k, v) in map {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Object(inner) if !inner.is_empty() => flatten_into(&key, inner, out),
             other => {

@@ -56,7 +56,12 @@ impl Objective {
             Value::Object(map) => {
                 let metric = match map.get("metric").or_else(|| map.get("name")) {
                     Some(Value::String(m)) => m.clone(),
-                    Some(_) => return Err(FieldError::new(format!("{field}.metric"), "must be a string")),
+                    Some(_) => {
+                        return Err(FieldError::new(
+                            format!("{field}.metric"),
+                            "must be a string",
+                        ));
+                    }
                     None => "accuracy".to_string(),
                 };
                 super::keys::check_metric_name(&format!("{field}.metric"), &metric)?;
@@ -64,16 +69,26 @@ impl Objective {
                 match map.get("direction") {
                     None | Some(Value::Null) => {}
                     Some(Value::String(d)) => {
-                        objective.direction = parse_direction(d)
-                            .ok_or_else(|| FieldError::new(format!("{field}.direction"), "must be maximize or minimize"))?;
+                        objective.direction = parse_direction(d).ok_or_else(|| {
+                            FieldError::new(
+                                format!("{field}.direction"),
+                                "must be maximize or minimize",
+                            )
+                        })?;
                     }
                     Some(_) => {
-                        return Err(FieldError::new(format!("{field}.direction"), "must be maximize or minimize"));
+                        return Err(FieldError::new(
+                            format!("{field}.direction"),
+                            "must be maximize or minimize",
+                        ));
                     }
                 }
                 Ok(objective)
             }
-            _ => Err(FieldError::new(field, "must be a metric name or {metric, direction}")),
+            _ => Err(FieldError::new(
+                field,
+                "must be a metric name or {metric, direction}",
+            )),
         }
     }
 }
@@ -102,21 +117,38 @@ mod tests {
 
     #[test]
     fn bare_metric_names_imply_their_direction() {
-        assert_eq!(Objective::for_metric("accuracy").direction, Direction::Maximize);
-        assert_eq!(Objective::for_metric("val_loss").direction, Direction::Minimize);
-        assert_eq!(Objective::for_metric("latency_ms").direction, Direction::Minimize);
-        assert_eq!(Objective::for_metric("reward").direction, Direction::Maximize);
+        assert_eq!(
+            Objective::for_metric("accuracy").direction,
+            Direction::Maximize
+        );
+        assert_eq!(
+            Objective::for_metric("val_loss").direction,
+            Direction::Minimize
+        );
+        assert_eq!(
+            Objective::for_metric("latency_ms").direction,
+            Direction::Minimize
+        );
+        assert_eq!(
+            Objective::for_metric("reward").direction,
+            Direction::Maximize
+        );
     }
 
     #[test]
     fn an_explicit_direction_wins() {
-        let o = Objective::parse("objective", &json!({"metric": "accuracy", "direction": "minimize"})).unwrap();
+        let o = Objective::parse(
+            "objective",
+            &json!({"metric": "accuracy", "direction": "minimize"}),
+        )
+        .unwrap();
         assert_eq!(o.direction, Direction::Minimize);
     }
 
     #[test]
     fn a_bad_direction_names_the_field() {
-        let e = Objective::parse("objective", &json!({"metric": "loss", "direction": "up"})).unwrap_err();
+        let e = Objective::parse("objective", &json!({"metric": "loss", "direction": "up"}))
+            .unwrap_err();
         assert_eq!(e.field, "objective.direction");
     }
 }

@@ -30,7 +30,9 @@ impl TrialStatus {
             "cancelled" | "canceled" => Ok(Self::Cancelled),
             _ => Err(FieldError::new(
                 "status",
-                format!("unknown trial status {raw:?} (expected succeeded, failed, skipped or cancelled)"),
+                format!(
+                    "unknown trial status {raw:?} (expected succeeded, failed, skipped or cancelled)"
+                ),
             )),
         }
     }
@@ -88,7 +90,9 @@ impl RunStatus {
             "timeout" | "timed_out" => Ok(Self::Timeout),
             _ => Err(FieldError::new(
                 "status",
-                format!("unknown run status {raw:?} (expected succeeded, failed, cancelled or timeout)"),
+                format!(
+                    "unknown run status {raw:?} (expected succeeded, failed, cancelled or timeout)"
+                ),
             )),
         }
     }
@@ -119,21 +123,35 @@ mod tests {
 
     #[test]
     fn reported_statuses_are_case_insensitive_and_accept_us_spelling() {
-        assert_eq!(TrialStatus::parse_reported("SUCCEEDED").unwrap(), TrialStatus::Succeeded);
-        assert_eq!(TrialStatus::parse_reported("canceled").unwrap(), TrialStatus::Cancelled);
+        assert_eq!(
+            TrialStatus::parse_reported("SUCCEEDED").unwrap(),
+            TrialStatus::Succeeded
+        );
+        assert_eq!(
+            TrialStatus::parse_reported("canceled").unwrap(),
+            TrialStatus::Cancelled
+        );
         assert!(TrialStatus::parse_reported("started").is_err());
         assert!(TrialStatus::parse_reported("queued").is_err());
     }
 
     #[test]
     fn run_statuses_follow_the_finalize_contract() {
-        assert_eq!(RunStatus::parse_final("Timeout").unwrap(), RunStatus::Timeout);
+        assert_eq!(
+            RunStatus::parse_final("Timeout").unwrap(),
+            RunStatus::Timeout
+        );
         assert!(RunStatus::parse_final("skipped").is_err());
     }
 
     #[test]
     fn stored_spellings_round_trip() {
-        for s in [TrialStatus::Queued, TrialStatus::Running, TrialStatus::Succeeded, TrialStatus::Cancelled] {
+        for s in [
+            TrialStatus::Queued,
+            TrialStatus::Running,
+            TrialStatus::Succeeded,
+            TrialStatus::Cancelled,
+        ] {
             assert_eq!(TrialStatus::from_stored(s.as_str()), Some(s));
         }
     }

@@ -38,10 +38,11 @@ impl Store {
         }
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match db.kind {
-            // One connection: SQLite has a single writer anyway, and it rules out SQLITE_BUSY upgrades.
+            // A few connections: readers run beside the single writer (WAL); every write transaction starts
+            // with a write, so it waits on the busy timeout instead of failing a read-to-write upgrade.
             DatabaseKind::Sqlite => {
                 options
-                    .max_connections(1)
+                    .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
@@ -60,7 +61,10 @@ impl Store {
             DatabaseKind::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, kind: db.kind })
+        Ok(Self {
+            pool,
+            kind: db.kind,
+        })
     }
 
     /// The connection pool.
@@ -75,7 +79,10 @@ impl Store {
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     /// Closes the pool, waiting for in-flight queries.

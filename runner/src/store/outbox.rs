@@ -18,7 +18,10 @@ pub struct OutboxEntry {
 }
 
 /// Enqueues entries inside an open transaction, skipping keys already present.
-pub async fn enqueue_in(conn: &mut AnyConnection, entries: &[OutboxEntry]) -> Result<(), sqlx::Error> {
+pub async fn enqueue_in(
+    conn: &mut AnyConnection,
+    entries: &[OutboxEntry],
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     for e in entries {
         sqlx::query(
@@ -100,7 +103,12 @@ impl Store {
     }
 
     /// Records a failed attempt and when to try again.
-    pub async fn mark_failed(&self, id: i64, error: &str, retry_in_ms: i64) -> Result<(), sqlx::Error> {
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_in_ms: i64,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at_ms = $3 WHERE id = $1",
         )

@@ -8,7 +8,12 @@ use super::{Store, from_text, now_ms, to_text};
 use crate::domain::keys::params_key;
 
 /// Marks the oldest pending proposal of `run_id` with these parameters as settled by `trial_id`.
-pub async fn settle(conn: &mut AnyConnection, run_id: &str, key: &str, trial_id: &str) -> Result<(), sqlx::Error> {
+pub async fn settle(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    key: &str,
+    trial_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE proposals SET settled_at_ms = $4, settled_by = $3 WHERE id = \
          (SELECT id FROM proposals WHERE run_id = $1 AND params_key = $2 AND settled_at_ms IS NULL ORDER BY id LIMIT 1)",
@@ -24,7 +29,11 @@ pub async fn settle(conn: &mut AnyConnection, run_id: &str, key: &str, trial_id:
 
 impl Store {
     /// Stores proposals as pending.
-    pub async fn add_pending(&self, run_id: &str, proposals: &[Map<String, Value>]) -> Result<(), sqlx::Error> {
+    pub async fn add_pending(
+        &self,
+        run_id: &str,
+        proposals: &[Map<String, Value>],
+    ) -> Result<(), sqlx::Error> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         for params in proposals {
@@ -40,7 +49,11 @@ impl Store {
     }
 
     /// Unsettled proposals of a run created after `since_ms`, oldest first.
-    pub async fn pending(&self, run_id: &str, since_ms: i64) -> Result<Vec<Map<String, Value>>, sqlx::Error> {
+    pub async fn pending(
+        &self,
+        run_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Map<String, Value>>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT params FROM proposals WHERE run_id = $1 AND settled_at_ms IS NULL AND created_at_ms >= $2 ORDER BY id",
         )

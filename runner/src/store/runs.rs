@@ -151,7 +151,10 @@ pub async fn ensure(conn: &mut AnyConnection, run_id: &RunId) -> Result<(), sqlx
 }
 
 /// Loads a run inside a connection or transaction.
-pub async fn load(conn: &mut AnyConnection, run_id: &str) -> Result<Option<RunRecord>, sqlx::Error> {
+pub async fn load(
+    conn: &mut AnyConnection,
+    run_id: &str,
+) -> Result<Option<RunRecord>, sqlx::Error> {
     sqlx::query("SELECT * FROM runs WHERE run_id = $1")
         .bind(run_id)
         .fetch_optional(conn)
@@ -191,7 +194,11 @@ fn start_conflict(stored: &RunRecord, start: &RunStarted) -> Option<String> {
 
 impl Store {
     /// Records `/bridge/start`; idempotent for identical content. `outbox` is enqueued with the first start.
-    pub async fn start_run(&self, start: &RunStarted, outbox: &[OutboxEntry]) -> Result<StartOutcome, sqlx::Error> {
+    pub async fn start_run(
+        &self,
+        start: &RunStarted,
+        outbox: &[OutboxEntry],
+    ) -> Result<StartOutcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         ensure(&mut tx, &start.run_id).await?;
         let stored = load(&mut tx, start.run_id.as_str())
@@ -244,7 +251,11 @@ impl Store {
     }
 
     /// Sets the run's objective when no caller named one yet; returns the run's objective afterwards.
-    pub async fn adopt_objective(&self, run_id: &RunId, objective: &Objective) -> Result<Objective, sqlx::Error> {
+    pub async fn adopt_objective(
+        &self,
+        run_id: &RunId,
+        objective: &Objective,
+    ) -> Result<Objective, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         ensure(&mut tx, run_id).await?;
         sqlx::query(
@@ -302,7 +313,10 @@ impl Store {
             .duration_ms
             .map(|d| d.min(i64::MAX as u64) as i64)
             .unwrap_or((now - stored.created_at_ms).max(0));
-        let best = fin.best_trial_id.clone().or(best_trial_id.map(str::to_string));
+        let best = fin
+            .best_trial_id
+            .clone()
+            .or(best_trial_id.map(str::to_string));
         sqlx::query(
             "UPDATE runs SET status = $2, final_status = $2, final_metrics = $3, final_best_trial_id = $4, \
              final_duration_ms = $5, returncode = $6, artifact_refs = $7, final_warnings = $8, stdout_excerpt = $9, \
@@ -338,18 +352,27 @@ impl Store {
     }
 
     /// Lists runs, newest first, with the total count.
-    pub async fn list_runs(&self, limit: i64, offset: i64) -> Result<(Vec<RunRecord>, i64), sqlx::Error> {
+    pub async fn list_runs(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<RunRecord>, i64), sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM runs")
             .fetch_one(&mut *conn)
             .await?
             .try_get("n")?;
-        let rows = sqlx::query("SELECT * FROM runs ORDER BY created_at_ms DESC, run_id LIMIT $1 OFFSET $2")
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&mut *conn)
-            .await?;
-        let runs = rows.iter().map(RunRecord::from_row).collect::<Result<_, _>>()?;
+        let rows = sqlx::query(
+            "SELECT * FROM runs ORDER BY created_at_ms DESC, run_id LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
+        let runs = rows
+            .iter()
+            .map(RunRecord::from_row)
+            .collect::<Result<_, _>>()?;
         Ok((runs, total))
     }
 
@@ -374,12 +397,18 @@ impl Store {
     }
 
     /// Remembers the MLflow parent run of a run.
-    pub async fn set_run_mlflow_id(&self, run_id: &str, mlflow_run_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE runs SET mlflow_run_id = $2 WHERE run_id = $1 AND mlflow_run_id IS NULL")
-            .bind(run_id)
-            .bind(mlflow_run_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_run_mlflow_id(
+        &self,
+        run_id: &str,
+        mlflow_run_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE runs SET mlflow_run_id = $2 WHERE run_id = $1 AND mlflow_run_id IS NULL",
+        )
+        .bind(run_id)
+        .bind(mlflow_run_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -14,8 +14,6 @@ use crate::config::DatabaseKind;
 use crate::domain::keys::params_key;
 use crate::domain::{RunId, TrialId, TrialStatus};
 
-/// Claims abandoned for this long are taken back.
-pub const CLAIM_LEASE_MS: i64 = 30_000;
 /// Attempts before an abandoned training is marked failed.
 pub const MAX_ATTEMPTS: i64 = 3;
 
@@ -80,7 +78,12 @@ impl Store {
         let hash = request_hash(t.request);
         let now = now_ms();
         let (status, claimed_by, claimed_at, attempts) = match t.claim_for {
-            Some(replica) => (TrialStatus::Running, Some(replica.to_string()), Some(now), 1i64),
+            Some(replica) => (
+                TrialStatus::Running,
+                Some(replica.to_string()),
+                Some(now),
+                1i64,
+            ),
             None => (TrialStatus::Queued, None, None, 0),
         };
         let mut tx = self.pool.begin().await?;
@@ -111,11 +114,12 @@ impl Store {
         let stored = load(&mut tx, t.trial_id.as_str())
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        let stored_hash: String = sqlx::query("SELECT content_hash FROM trials WHERE trial_id = $1")
-            .bind(t.trial_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("content_hash")?;
+        let stored_hash: String =
+            sqlx::query("SELECT content_hash FROM trials WHERE trial_id = $1")
+                .bind(t.trial_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("content_hash")?;
         tx.commit().await?;
         Ok(if inserted {
             SubmitOutcome::Created(Box::new(stored))
@@ -129,37 +133,24 @@ impl Store {
         })
     }
 
-    /// Claims the oldest queued training for `replica`.
+    /// Claims the oldest queued training for `replica`, in one statement (no read-then-write upgrade).
     pub async fn claim_training(&self, replica: &str) -> Result<Option<TrialRecord>, sqlx::Error> {
-        let pick = match self.kind {
-            DatabaseKind::Postgres => {
-                "SELECT seq FROM trials WHERE status = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
-            }
-            DatabaseKind::Sqlite => "SELECT seq FROM trials WHERE status = 'queued' ORDER BY seq LIMIT 1",
+        let lock = match self.kind {
+            DatabaseKind::Postgres => " FOR UPDATE SKIP LOCKED",
+            DatabaseKind::Sqlite => "",
         };
-        let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(pick).fetch_optional(&mut *tx).await? else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let seq: i64 = row.try_get("seq")?;
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE trials SET status = 'running', claimed_by = $2, claimed_at_ms = $3, attempts = attempts + 1, \
-             updated_at_ms = $3 WHERE seq = $1",
-        )
-        .bind(seq)
-        .bind(replica)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let claimed = sqlx::query("SELECT * FROM trials WHERE seq = $1")
-            .bind(seq)
-            .fetch_one(&mut *tx)
-            .await?;
-        let trial = TrialRecord::from_row(&claimed)?;
-        tx.commit().await?;
-        Ok(Some(trial))
+        let sql = format!(
+            "UPDATE trials SET status = 'running', claimed_by = $1, claimed_at_ms = $2, attempts = attempts + 1, \
+             updated_at_ms = $2 WHERE status = 'queued' AND seq = \
+             (SELECT seq FROM trials WHERE status = 'queued' ORDER BY seq LIMIT 1{lock}) RETURNING *"
+        );
+        sqlx::query(&sql)
+            .bind(replica)
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| TrialRecord::from_row(&row))
+            .transpose()
     }
 
     /// Renews a claim; false when the claim was lost (taken back after a missed lease).
@@ -207,8 +198,16 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        let trial = load(&mut tx, trial_id).await?.ok_or(sqlx::Error::RowNotFound)?;
-        proposals::settle(&mut tx, &trial.run_id, &params_key(&trial.parameters), trial_id).await?;
+        let trial = load(&mut tx, trial_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        proposals::settle(
+            &mut tx,
+            &trial.run_id,
+            &params_key(&trial.parameters),
+            trial_id,
+        )
+        .await?;
         enqueue_in(&mut tx, outbox).await?;
         tx.commit().await?;
         Ok(Some(trial))
@@ -228,11 +227,11 @@ impl Store {
         Ok(())
     }
 
-    /// Takes back claims whose heartbeat stopped: requeued, or failed after [`MAX_ATTEMPTS`].
-    /// Returns how many trials were requeued and failed.
-    pub async fn reap_abandoned(&self) -> Result<(u64, u64), sqlx::Error> {
+    /// Takes back claims whose heartbeat is older than `lease_ms`: requeued, or failed after
+    /// [`MAX_ATTEMPTS`]. Returns how many trials were requeued and failed.
+    pub async fn reap_abandoned(&self, lease_ms: i64) -> Result<(u64, u64), sqlx::Error> {
         let now = now_ms();
-        let cutoff = now - CLAIM_LEASE_MS;
+        let cutoff = now - lease_ms;
         let failed = sqlx::query(
             "UPDATE trials SET status = 'failed', claimed_by = NULL, updated_at_ms = $2, \
              error = 'training abandoned: the replica running it stopped responding too many times' \
@@ -265,7 +264,10 @@ impl Store {
     }
 
     /// The oldest pending proposal's run among runs with a pending proposal of exactly these parameters.
-    pub async fn run_of_pending(&self, params: &Map<String, Value>) -> Result<Option<String>, sqlx::Error> {
+    pub async fn run_of_pending(
+        &self,
+        params: &Map<String, Value>,
+    ) -> Result<Option<String>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT run_id FROM proposals WHERE params_key = $1 AND settled_at_ms IS NULL ORDER BY id LIMIT 1",
         )

@@ -88,7 +88,8 @@ impl TrialRecord {
             artifact_uri: row.try_get("artifact_uri")?,
             duration_ms: row.try_get("duration_ms")?,
             rank: row.try_get("trial_rank")?,
-            warnings: serde_json::from_value(from_text(row.try_get("warnings")?)).unwrap_or_default(),
+            warnings: serde_json::from_value(from_text(row.try_get("warnings")?))
+                .unwrap_or_default(),
             spectral_norm: row.try_get::<i64, _>("spectral_norm")? != 0,
             mlflow_run_id: row.try_get("mlflow_run_id")?,
             dataset_size: row.try_get("dataset_size")?,
@@ -120,6 +121,7 @@ impl TrialRecord {
             "mlflow_run_id": self.mlflow_run_id,
             "dataset_size": self.dataset_size,
             "error": self.error,
+            "attempts": self.attempts,
             "created_at_ms": self.created_at_ms,
             "updated_at_ms": self.updated_at_ms,
         })
@@ -166,7 +168,10 @@ fn content_hash(t: &TrialReported) -> String {
 }
 
 /// Loads a trial inside a connection or transaction.
-pub async fn load(conn: &mut AnyConnection, trial_id: &str) -> Result<Option<TrialRecord>, sqlx::Error> {
+pub async fn load(
+    conn: &mut AnyConnection,
+    trial_id: &str,
+) -> Result<Option<TrialRecord>, sqlx::Error> {
     sqlx::query("SELECT * FROM trials WHERE trial_id = $1")
         .bind(trial_id)
         .fetch_optional(conn)
@@ -220,7 +225,13 @@ impl Store {
         .rows_affected()
             > 0;
         if inserted {
-            proposals::settle(&mut tx, report.run_id.as_str(), &key, report.trial_id.as_str()).await?;
+            proposals::settle(
+                &mut tx,
+                report.run_id.as_str(),
+                &key,
+                report.trial_id.as_str(),
+            )
+            .await?;
             enqueue_in(&mut tx, outbox).await?;
         }
         let stored = load(&mut tx, report.trial_id.as_str())
@@ -233,11 +244,12 @@ impl Store {
                 created: true,
             });
         }
-        let stored_hash: String = sqlx::query("SELECT content_hash FROM trials WHERE trial_id = $1")
-            .bind(report.trial_id.as_str())
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("content_hash")?;
+        let stored_hash: String =
+            sqlx::query("SELECT content_hash FROM trials WHERE trial_id = $1")
+                .bind(report.trial_id.as_str())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("content_hash")?;
         let confirms_training = stored.source == SOURCE_TRAINED
             && stored.run_id == report.run_id.as_str()
             && params_key(&stored.parameters) == key;
@@ -278,13 +290,17 @@ impl Store {
             .fetch_one(&mut *conn)
             .await?
             .try_get("n")?;
-        let rows = sqlx::query("SELECT * FROM trials WHERE run_id = $1 ORDER BY seq LIMIT $2 OFFSET $3")
-            .bind(run_id)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&mut *conn)
-            .await?;
-        let trials = rows.iter().map(TrialRecord::from_row).collect::<Result<_, _>>()?;
+        let rows =
+            sqlx::query("SELECT * FROM trials WHERE run_id = $1 ORDER BY seq LIMIT $2 OFFSET $3")
+                .bind(run_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut *conn)
+                .await?;
+        let trials = rows
+            .iter()
+            .map(TrialRecord::from_row)
+            .collect::<Result<_, _>>()?;
         Ok((trials, total))
     }
 
@@ -300,12 +316,18 @@ impl Store {
     }
 
     /// Remembers the MLflow child run of a trial.
-    pub async fn set_trial_mlflow_id(&self, trial_id: &str, mlflow_run_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE trials SET mlflow_run_id = $2 WHERE trial_id = $1 AND mlflow_run_id IS NULL")
-            .bind(trial_id)
-            .bind(mlflow_run_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_trial_mlflow_id(
+        &self,
+        trial_id: &str,
+        mlflow_run_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE trials SET mlflow_run_id = $2 WHERE trial_id = $1 AND mlflow_run_id IS NULL",
+        )
+        .bind(trial_id)
+        .bind(mlflow_run_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

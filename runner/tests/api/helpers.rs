@@ -34,8 +34,10 @@ pub fn postgres_admin_url() -> String {
     std::fs::read_to_string(env_file)
         .ok()
         .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("export THUNDERHELM_PG_URL=").map(str::to_string))
+            text.lines().find_map(|l| {
+                l.strip_prefix("export THUNDERHELM_PG_URL=")
+                    .map(str::to_string)
+            })
         })
         .expect("PostgreSQL is needed: run scripts/start-postgres.sh or set THUNDERHELM_PG_URL")
 }
@@ -44,7 +46,9 @@ pub fn postgres_admin_url() -> String {
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to test postgres");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to test postgres");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -69,11 +73,18 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
 }
 
 /// Starts the runner on an existing database and data dir.
-pub async fn spawn_on(database_url: String, data_dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_on(
+    database_url: String,
+    data_dir: tempfile::TempDir,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("RUNNER_BIND".into(), "127.0.0.1".into());
     vars.insert("PORT".into(), "0".into());
-    vars.insert("RUNNER_DATA_DIR".into(), data_dir.path().display().to_string());
+    vars.insert(
+        "RUNNER_DATA_DIR".into(),
+        data_dir.path().display().to_string(),
+    );
     vars.insert("RUNNER_DATABASE_URL".into(), database_url.clone());
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
@@ -108,7 +119,13 @@ impl TestApp {
 
     /// POSTs JSON and returns status and body.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self.client.post(self.url(path)).json(body).send().await.unwrap();
+        let resp = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -147,4 +164,58 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// A variable of the test services (`scripts/start-*.sh`): the environment first, else `.cache/run/*.env`.
+pub fn service_var(name: &str) -> String {
+    if let Ok(v) = std::env::var(name)
+        && !v.is_empty()
+    {
+        return v;
+    }
+    let run_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/run");
+    let prefix = format!("export {name}=");
+    std::fs::read_dir(run_dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "env"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find_map(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is needed: run scripts/test.sh (or scripts/start-mlflow.sh / start-s3.sh)"
+            )
+        })
+}
+
+/// The shared datasets of the repository (`tests/data`).
+pub fn data_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Polls a trial until it reaches a final status.
+pub async fn wait_trial(app: &TestApp, trial_id: &str, timeout: std::time::Duration) -> Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let (_, t) = app.get(&format!("/trials/{trial_id}")).await;
+        if matches!(
+            t["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trial {trial_id} did not finish: {t}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -5,3 +5,5 @@ mod bridge;
 mod helpers;
 mod propose;
 mod runs;
+mod train;
+mod train_services;

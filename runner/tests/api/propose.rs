@@ -12,7 +12,12 @@ fn space() -> Value {
 
 async fn propose_keeps_the_original_contract(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (s, body) = app.post("/propose", &json!({"run_id": "p", "k": 5, "space": space()})).await;
+    let (s, body) = app
+        .post(
+            "/propose",
+            &json!({"run_id": "p", "k": 5, "space": space()}),
+        )
+        .await;
     assert_eq!(s, 200, "{body}");
     let items = body.as_array().expect("a bare array");
     assert_eq!(items.len(), 5);
@@ -22,7 +27,11 @@ async fn propose_keeps_the_original_contract(backend: Backend) {
         let x = p["x"].as_f64().unwrap();
         assert!((-5.0..=5.0).contains(&x));
         assert!(p["n"].is_u64(), "ints stay ints: {p}");
-        assert!(["relu", "tanh"].contains(&p["act"].as_str().unwrap_or("")) || p["act"] == 3 || p["act"] == true);
+        assert!(
+            ["relu", "tanh"].contains(&p["act"].as_str().unwrap_or(""))
+                || p["act"] == 3
+                || p["act"] == true
+        );
         assert_eq!(p["fixed"], "kgam");
         assert!(item["score"]["l"].is_number() && item["score"]["g"].is_number());
     }
@@ -36,10 +45,18 @@ both_backends!(propose_keeps_the_original_contract);
 async fn tpe_learns_from_recorded_trials(backend: Backend) {
     let app = spawn_app(backend).await;
     let space = json!({"x": {"uniform": [-10.0, 10.0]}, "y": {"uniform": [-10.0, 10.0]}});
-    app.post("/bridge/start", &json!({"run_id": "q", "objective": {"metric": "loss", "direction": "minimize"}}))
-        .await;
+    app.post(
+        "/bridge/start",
+        &json!({"run_id": "q", "objective": {"metric": "loss", "direction": "minimize"}}),
+    )
+    .await;
     for i in 0..40 {
-        let (_, props) = app.post("/propose", &json!({"run_id": "q", "k": 1, "space": space, "seed": i})).await;
+        let (_, props) = app
+            .post(
+                "/propose",
+                &json!({"run_id": "q", "k": 1, "space": space, "seed": i}),
+            )
+            .await;
         let p = &props[0]["params"];
         let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
         let loss = (x - 3.0).powi(2) + (y + 2.0).powi(2);
@@ -48,28 +65,45 @@ async fn tpe_learns_from_recorded_trials(backend: Backend) {
             .await;
         assert_eq!(s, 200, "{body}");
     }
-    let (_, props) = app.post("/propose", &json!({"run_id": "q", "k": 8, "space": space, "seed": 99})).await;
+    let (_, props) = app
+        .post(
+            "/propose",
+            &json!({"run_id": "q", "k": 8, "space": space, "seed": 99}),
+        )
+        .await;
     let items = props.as_array().unwrap();
     let scores: Vec<f64> = items
         .iter()
         .map(|p| p["score"]["l"].as_f64().unwrap() - p["score"]["g"].as_f64().unwrap())
         .collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked by l - g: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "ranked by l - g: {scores:?}"
+    );
     let near = |items: &[Value]| {
         items
             .iter()
             .filter(|p| {
-                let (x, y) = (p["params"]["x"].as_f64().unwrap(), p["params"]["y"].as_f64().unwrap());
+                let (x, y) = (
+                    p["params"]["x"].as_f64().unwrap(),
+                    p["params"]["y"].as_f64().unwrap(),
+                );
                 (x - 3.0).powi(2) + (y + 2.0).powi(2) < 25.0
             })
             .count()
     };
     let (_, random) = app
-        .post("/propose", &json!({"run_id": "q", "k": 8, "space": space, "seed": 99, "strategy": "random"}))
+        .post(
+            "/propose",
+            &json!({"run_id": "q", "k": 8, "space": space, "seed": 99, "strategy": "random"}),
+        )
         .await;
     let (tpe_near, random_near) = (near(items), near(random.as_array().unwrap()));
     // Random search lands within radius 5 of the optimum about 20% of the time (1.6 of 8).
-    assert!(tpe_near >= 4 && tpe_near > random_near, "TPE {tpe_near}/8 near the optimum, random {random_near}/8");
+    assert!(
+        tpe_near >= 4 && tpe_near > random_near,
+        "TPE {tpe_near}/8 near the optimum, random {random_near}/8"
+    );
     let (_, run) = app.get("/runs/q").await;
     assert_eq!(run["n_complete"], 40);
     assert!(run["best_value"].as_f64().unwrap() < 5.0);
@@ -95,14 +129,20 @@ async fn the_space_can_come_from_bridge_start(backend: Backend) {
     let list_space = json!([{"name": "lr", "type": "float", "low": 1e-4, "high": 1e-1, "log": true},
                             {"name": "units", "type": "int", "low": 8, "high": 64, "step": 8},
                             {"name": "act", "type": "categorical", "choices": ["relu", "gelu"]}]);
-    app.post("/bridge/start", &json!({"run_id": "st", "search_space": list_space})).await;
+    app.post(
+        "/bridge/start",
+        &json!({"run_id": "st", "search_space": list_space}),
+    )
+    .await;
     let (s, body) = app.post("/propose", &json!({"run_id": "st", "k": 4})).await;
     assert_eq!(s, 200, "{body}");
     for item in body.as_array().unwrap() {
         let units = item["params"]["units"].as_i64().unwrap();
         assert!(units % 8 == 0 && (8..=64).contains(&units));
     }
-    let (s, body) = app.post("/propose", &json!({"run_id": "no-space", "k": 1})).await;
+    let (s, body) = app
+        .post("/propose", &json!({"run_id": "no-space", "k": 1}))
+        .await;
     assert_eq!((s, body["error"]["field"].as_str()), (422, Some("space")));
     app.stop().await;
 }

@@ -28,12 +28,22 @@ both_backends!(trials_are_paginated_oldest_first);
 
 async fn unknown_ids_are_404_with_json(backend: Backend) {
     let app = spawn_app(backend).await;
-    for path in ["/runs/nope", "/runs/nope/trials", "/trials/nope", "/no/such/route"] {
+    for path in [
+        "/runs/nope",
+        "/runs/nope/trials",
+        "/trials/nope",
+        "/no/such/route",
+    ] {
         let (s, body) = app.get(path).await;
         assert_eq!(s, 404, "{path}");
         assert_eq!(body["error"]["code"], "not_found", "{path}");
     }
-    let resp = app.client.delete(app.url("/runs/nope")).send().await.unwrap();
+    let resp = app
+        .client
+        .delete(app.url("/runs/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
     app.stop().await;
 }
@@ -41,7 +51,8 @@ both_backends!(unknown_ids_are_404_with_json);
 
 async fn runs_can_be_deleted(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.post("/bridge/record", &json!({"run_id": "d", "trial_id": "dt"})).await;
+    app.post("/bridge/record", &json!({"run_id": "d", "trial_id": "dt"}))
+        .await;
     let resp = app.client.delete(app.url("/runs/d")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 204);
     assert_eq!(app.get("/runs/d").await.0, 404);
@@ -52,8 +63,16 @@ both_backends!(runs_can_be_deleted);
 
 async fn state_survives_a_restart(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.post("/bridge/start", &json!({"run_id": "keep", "objective": "loss"})).await;
-    app.post("/bridge/record", &json!({"run_id": "keep", "trial_id": "k1", "metrics": {"loss": 0.3}})).await;
+    app.post(
+        "/bridge/start",
+        &json!({"run_id": "keep", "objective": "loss"}),
+    )
+    .await;
+    app.post(
+        "/bridge/record",
+        &json!({"run_id": "keep", "trial_id": "k1", "metrics": {"loss": 0.3}}),
+    )
+    .await;
     let (url, dir) = app.stop().await;
     let app = spawn_on(url, dir, &[]).await;
     let (s, run) = app.get("/runs/keep").await;
@@ -70,10 +89,25 @@ async fn a_token_guards_everything_but_health() {
     assert_eq!(app.get("/healthz").await.0, 200);
     assert_eq!(app.get("/readyz").await.0, 200);
     let (s, body) = app.get("/runs").await;
-    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("unauthorized")));
-    let wrong = app.client.get(app.url("/runs")).bearer_auth("s3cret-tokeN").send().await.unwrap();
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let wrong = app
+        .client
+        .get(app.url("/runs"))
+        .bearer_auth("s3cret-tokeN")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
-    let right = app.client.get(app.url("/runs")).bearer_auth("s3cret-token").send().await.unwrap();
+    let right = app
+        .client
+        .get(app.url("/runs"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(right.status().as_u16(), 200);
     app.stop().await;
 }
