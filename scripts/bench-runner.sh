@@ -39,6 +39,7 @@ end
 LUA
 cat > "$WORK/propose.lua" <<LUA
 wrk.method = "POST"
+wrk.path = "/propose"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"run_id":"RUN","k":8,"strategy":"STRATEGY","space":{"x":{"uniform":[-5,10]},"y":{"uniform":[0,15]},"lr":{"loguniform":[0.0001,0.1]},"n":{"int":[1,8]},"act":{"choice":["relu","tanh","gelu"]}}}'
 LUA

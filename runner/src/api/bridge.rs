@@ -19,14 +19,7 @@ fn entries(state: &AppState, tasks: Vec<NewTask>) -> Vec<OutboxEntry> {
     if !state.tracker.mlflow_enabled() {
         return Vec::new();
     }
-    tasks
-        .into_iter()
-        .map(|t| OutboxEntry {
-            kind: t.kind.to_string(),
-            dedupe_key: t.dedupe_key,
-            payload: t.payload,
-        })
-        .collect()
+    tasks.into_iter().map(OutboxEntry::from).collect()
 }
 
 /// `POST /bridge/start` (RunStartedV1).

@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 
 use super::AppState;
-use crate::domain::RunId;
 use crate::error::ApiError;
 use crate::report::render_run_report;
 
@@ -13,11 +12,6 @@ pub async fn report(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Html<String>, ApiError> {
-    let run = state
-        .store
-        .get_run(&run_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("unknown run {run_id:?}")))?;
-    let trials = state.store.run_trials(&RunId::parse(&run.run_id)?).await?;
+    let (run, trials) = super::runs::run_with_trials(&state, &run_id).await?;
     Ok(Html(render_run_report(&run, &trials)))
 }

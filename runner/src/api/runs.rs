@@ -10,7 +10,7 @@ use super::pagination::Page;
 use super::summary::run_json;
 use crate::domain::RunId;
 use crate::error::ApiError;
-use crate::store::{TrialRecord, now_ms};
+use crate::store::{RunRecord, TrialRecord, now_ms};
 
 /// `GET /runs?limit&offset`: runs, newest first.
 pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Json<Value>, ApiError> {
@@ -30,17 +30,26 @@ pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Json
     ))
 }
 
+/// A run and all its trials, or 404.
+pub(crate) async fn run_with_trials(
+    state: &AppState,
+    run_id: &str,
+) -> Result<(RunRecord, Vec<TrialRecord>), ApiError> {
+    let run = state
+        .store
+        .get_run(run_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("unknown run {run_id:?}")))?;
+    let trials = state.store.run_trials(&RunId::parse(&run.run_id)?).await?;
+    Ok((run, trials))
+}
+
 /// `GET /runs/{run_id}`: the run with its best trial and counts.
 pub async fn get(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let run = state
-        .store
-        .get_run(&run_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("unknown run {run_id:?}")))?;
-    let trials = state.store.run_trials(&RunId::parse(&run.run_id)?).await?;
+    let (run, trials) = run_with_trials(&state, &run_id).await?;
     Ok(Json(run_json(
         &run,
         &trials,

@@ -14,7 +14,7 @@ use crate::nas::{self, Control, Dataset, TrainError, TrainSpec, TrainedModel};
 use crate::store::TrialRecord;
 use crate::store::outbox::OutboxEntry;
 use crate::store::training::{NewTraining, SubmitOutcome, TrainingResult};
-use crate::tracking::{self, NewTask};
+use crate::tracking;
 
 /// How long `/train` waits for MLflow and S3 before replying with what is still pending.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
@@ -58,17 +58,6 @@ impl From<DatasetLoadError> for TrainFailure {
             other => Self::Dataset(other),
         }
     }
-}
-
-fn entries(tasks: Vec<NewTask>) -> Vec<OutboxEntry> {
-    tasks
-        .into_iter()
-        .map(|t| OutboxEntry {
-            kind: t.kind.to_string(),
-            dedupe_key: t.dedupe_key,
-            payload: t.payload,
-        })
-        .collect()
 }
 
 fn file(name: &str, content_type: &str, bytes: &[u8]) -> Value {
@@ -380,7 +369,7 @@ impl Trainer {
                 &trial.trial_id,
                 &self.replica,
                 &outcome.result,
-                &entries(tasks),
+                &tasks.into_iter().map(OutboxEntry::from).collect::<Vec<_>>(),
             )
             .await
     }

@@ -24,7 +24,13 @@ async fn send_raw(
 }
 
 /// One bad request: path, content type, body, expected status, expected field.
-type Case = (&'static str, Option<&'static str>, Vec<u8>, u16, Option<&'static str>);
+type Case = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    Option<&'static str>,
+);
 
 async fn bad_inputs_get_clear_json_errors(backend: Backend) {
     let app = spawn_app(backend).await;
