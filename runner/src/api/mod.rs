@@ -26,6 +26,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::store::Store;
+use crate::store::pending_buffer::PendingBuffer;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
 
@@ -44,6 +45,8 @@ pub struct AppState {
     pub artifacts: ArtifactStore,
     /// Prometheus metrics, served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Proposals waiting to be stored as pending.
+    pub pending: PendingBuffer,
 }
 
 /// Builds the router with every route and layer.

@@ -119,7 +119,10 @@ pub async fn propose(
                 .map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))
         })
         .transpose()?;
-    let run = state.store.ensure_run(&input.run_id).await?;
+    let run = match state.store.get_run(input.run_id.as_str()).await? {
+        Some(run) => run,
+        None => state.store.ensure_run(&input.run_id).await?,
+    };
     let objective = match &input.objective {
         Some(asked) if run.objective_explicit && &run.objective != asked => {
             return Err(ApiError::Conflict(format!(
@@ -149,18 +152,30 @@ pub async fn propose(
                 .map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))?
         }
     };
-    let trials = state.store.run_trials(&input.run_id).await?;
-    let (observations, mut pending) = history(&trials, &objective.metric);
-    let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
-    pending.extend(
-        state
-            .store
-            .pending(input.run_id.as_str(), now_ms().saturating_sub(ttl_ms))
-            .await?,
-    );
-    let seed = input
-        .seed
-        .unwrap_or_else(|| derived_seed(&input.run_id, trials.len(), pending.len()));
+    // Random search needs no history; TPE reads the run's trials and pending proposals.
+    let (observations, pending, seed) = match input.strategy {
+        Strategy::Tpe => {
+            state.pending.flush().await?;
+            let trials = state.store.run_trials(&input.run_id).await?;
+            let (observations, mut pending) = history(&trials, &objective.metric);
+            let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
+            pending.extend(
+                state
+                    .store
+                    .pending(input.run_id.as_str(), now_ms().saturating_sub(ttl_ms))
+                    .await?,
+            );
+            let seed = input
+                .seed
+                .unwrap_or_else(|| derived_seed(&input.run_id, trials.len(), pending.len()));
+            (observations, pending, seed)
+        }
+        Strategy::Random => (
+            Vec::new(),
+            Vec::new(),
+            input.seed.unwrap_or_else(fresh_seed),
+        ),
+    };
     let request = ProposeRequest {
         space: &space,
         history: &observations,
@@ -179,10 +194,7 @@ pub async fn propose(
         drawing.elapsed().as_secs_f64(),
     );
     let params: Vec<Map<String, Value>> = proposals.iter().map(|p| p.params.clone()).collect();
-    state
-        .store
-        .add_pending(input.run_id.as_str(), &params)
-        .await?;
+    state.pending.push(input.run_id.as_str(), params);
     let reply: Vec<Value> = proposals
         .into_iter()
         .enumerate()
@@ -195,6 +207,16 @@ pub async fn propose(
         })
         .collect();
     Ok(Json(Value::Array(reply)))
+}
+
+/// A seed for an unseeded random proposal: different on every call.
+fn fresh_seed() -> u64 {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::rng::Rng::seed_from_u64(nanos ^ call.rotate_left(32)).next_u64()
 }
 
 fn finite_or_null(x: f64) -> Value {
