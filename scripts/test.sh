@@ -14,8 +14,6 @@ stop_services() {
 }
 trap stop_services EXIT
 
-# MLflow stores run artifacts in the S3 server (bucket created by start-s3.sh).
-export MLFLOW_ARTIFACTS_DESTINATION="${MLFLOW_ARTIFACTS_DESTINATION:-s3://mlflow}"
 for svc in postgres s3 mlflow; do
   if [ -x "scripts/start-$svc.sh" ]; then
     step "starting $svc"
@@ -29,7 +27,7 @@ step "building binaries"
 cargo build --workspace --bins --locked
 
 step "rust tests"
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 
 # The image test packs the debug binaries built above rather than compiling the workspace a second time.
 export TEST_IMAGE_PROFILE="${TEST_IMAGE_PROFILE:-debug}" TEST_IMAGE_NO_CARGO="${TEST_IMAGE_NO_CARGO:-1}"
