@@ -14,7 +14,6 @@ use crate::config::Settings;
 use crate::datasets::DatasetResolver;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::store::pending_buffer::PendingBuffer;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
 
@@ -60,13 +59,12 @@ impl Application {
         Ok(Self {
             listener,
             state: AppState {
-                store: store.clone(),
+                store,
                 settings: Arc::new(settings),
                 trainer,
                 tracker,
                 artifacts,
                 metrics,
-                pending: PendingBuffer::new(store),
             },
             stop,
         })
@@ -85,11 +83,6 @@ impl Application {
         let store = self.state.store.clone();
         let mut background = self.state.trainer.spawn_background();
         background.push(self.state.tracker.spawn_worker(self.stop.clone()));
-        background.push(
-            self.state
-                .pending
-                .spawn_flusher(std::time::Duration::from_millis(20), self.stop.clone()),
-        );
         let app = api::router(self.state);
         let stop = self.stop.clone();
         axum::serve(self.listener, app)

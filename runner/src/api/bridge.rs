@@ -52,8 +52,6 @@ pub async fn record(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let report = parse_trial_reported(&body)?;
-    // A pending proposal still in the write-behind buffer must be stored before this trial settles it.
-    state.pending.flush().await?;
     let outbox = entries(
         &state,
         vec![

@@ -26,7 +26,6 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::store::Store;
-use crate::store::pending_buffer::PendingBuffer;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
 
@@ -45,8 +44,6 @@ pub struct AppState {
     pub artifacts: ArtifactStore,
     /// Prometheus metrics, served at `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Proposals waiting to be stored as pending.
-    pub pending: PendingBuffer,
 }
 
 /// Builds the router with every route and layer.

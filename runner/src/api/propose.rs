@@ -155,7 +155,6 @@ pub async fn propose(
     // Random search needs no history; TPE reads the run's trials and pending proposals.
     let (observations, pending, seed) = match input.strategy {
         Strategy::Tpe => {
-            state.pending.flush().await?;
             let trials = state.store.run_trials(&input.run_id).await?;
             let (observations, mut pending) = history(&trials, &objective.metric);
             let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -194,7 +193,11 @@ pub async fn propose(
         drawing.elapsed().as_secs_f64(),
     );
     let params: Vec<Map<String, Value>> = proposals.iter().map(|p| p.params.clone()).collect();
-    state.pending.push(input.run_id.as_str(), params);
+    let batch: Vec<(String, Map<String, Value>)> = params
+        .into_iter()
+        .map(|p| (input.run_id.as_str().to_string(), p))
+        .collect();
+    state.store.add_pending_batch(&batch).await?;
     let reply: Vec<Value> = proposals
         .into_iter()
         .enumerate()

@@ -59,7 +59,6 @@ pub async fn get(
 
 /// Unexpired proposals of a run not yet reported by a trial.
 async fn pending_count(state: &AppState, run_id: &str) -> Result<usize, ApiError> {
-    state.pending.flush().await?;
     let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
     Ok(state
         .store

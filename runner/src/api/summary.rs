@@ -55,7 +55,7 @@ pub fn run_json(run: &RunRecord, trials: &[TrialRecord], n_pending: usize) -> Va
         "started_at": run.started_at,
         "n_trials": trials.len(),
         "n_complete": n_complete,
-        "n_pending": n_pending,
+        "pending_proposals": n_pending,
         "trial_counts": counts,
         "best_trial_id": best.map(|t| t.trial_id.clone()),
         "best_value": best.and_then(|t| t.metric(&run.objective.metric)),

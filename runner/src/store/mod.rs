@@ -4,7 +4,6 @@
 //! JSON documents are stored as text.
 
 pub mod outbox;
-pub mod pending_buffer;
 pub mod proposals;
 pub mod runs;
 pub mod training;
