@@ -9,7 +9,7 @@ pub fn init(filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer()
         .json()
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .with_writer(std::io::stderr);
     let _ = tracing_subscriber::registry()

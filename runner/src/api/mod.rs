@@ -16,10 +16,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
@@ -78,6 +81,14 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track_http,
         ))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
+            REQUEST_ID,
+        )))
+        .layer(SetRequestIdLayer::new(
+            HeaderName::from_static(REQUEST_ID),
+            MakeRequestUuid,
+        ))
         .with_state(state)
 }
 
@@ -101,6 +112,19 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
         state.artifacts.errors_total(),
     );
     m.response()
+}
+
+/// Header carrying the request id: taken from the caller when present, generated otherwise, echoed back.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The span every request's log lines carry.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 async fn not_found() -> ApiError {

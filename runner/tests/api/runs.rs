@@ -117,6 +117,23 @@ async fn health_and_readiness() {
     let app = spawn_app(Backend::Sqlite).await;
     let (s, body) = app.get("/healthz").await;
     assert_eq!((s, body), (200, json!({"status": "ok"})));
+    let resp = app
+        .client
+        .get(app.url("/readyz"))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "req-42",
+        "the caller's request id is echoed"
+    );
+    let generated = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(
+        generated.headers().contains_key("x-request-id"),
+        "a request id is generated"
+    );
     let (s, body) = app.get("/readyz").await;
     assert_eq!(s, 200);
     assert_eq!(body["checks"]["database"]["status"], "ok");
