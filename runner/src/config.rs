@@ -78,13 +78,7 @@ impl DatabaseUrl {
 
     /// The URL with any password replaced, safe to log.
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("***"));
-                u.to_string()
-            }
-            _ => self.url.clone(),
-        }
+        redact_url(&self.url)
     }
 }
 
@@ -301,6 +295,7 @@ fn s3_settings(env: &Env<'_>) -> Result<Option<S3Settings>, ConfigError> {
     }))
 }
 
+/// `raw` with any password replaced by `***`.
 fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut u) if u.password().is_some() => {

@@ -63,13 +63,6 @@ pub struct OutboxBacklog {
 }
 
 impl Store {
-    /// Enqueues entries outside any other transaction.
-    pub async fn enqueue(&self, entries: &[OutboxEntry]) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        enqueue_in(&mut tx, entries).await?;
-        tx.commit().await
-    }
-
     /// Due tasks, oldest first.
     pub async fn due_tasks(&self, limit: i64) -> Result<Vec<OutboxTask>, sqlx::Error> {
         let rows = sqlx::query(
