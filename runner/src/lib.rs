@@ -15,6 +15,7 @@ pub mod nas;
 pub mod report;
 pub mod rng;
 pub mod search;
+pub mod search_state;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

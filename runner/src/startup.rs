@@ -13,6 +13,7 @@ use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
 use crate::datasets::DatasetResolver;
 use crate::metrics::Metrics;
+use crate::search_state::SearchStates;
 use crate::store::Store;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
@@ -65,6 +66,7 @@ impl Application {
                 tracker,
                 artifacts,
                 metrics,
+                search_states: Arc::new(SearchStates::new()),
             },
             stop,
         })

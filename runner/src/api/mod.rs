@@ -28,6 +28,7 @@ use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::search_state::SearchStates;
 use crate::store::Store;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub artifacts: ArtifactStore,
     /// Prometheus metrics, served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// What `/propose` knows about each run, kept between calls.
+    pub search_states: Arc<SearchStates>,
 }
 
 /// Builds the router with every route and layer.

@@ -1,6 +1,8 @@
 //! `POST /propose`: `k` candidates from the run's search space, by TPE over the run's history (default) or at
 //! random. The reply is the original runner's bare array of `{params, score:{l,g}, rank}`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
@@ -8,13 +10,12 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::json::JsonBody;
-use crate::domain::keys::flatten;
-use crate::domain::{FieldError, Objective, RunId, TrialStatus};
+use crate::domain::{FieldError, Objective, RunId};
 use crate::error::ApiError;
 use crate::search::{
-    Observation, Outcome, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose as draw,
+    Observation, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose as draw,
 };
-use crate::store::{TrialRecord, now_ms};
+use crate::store::NewProposal;
 
 /// Most candidates one call may ask for.
 pub const MAX_K: u64 = 64;
@@ -72,33 +73,6 @@ fn parse(body: &Value) -> Result<ProposeInput, FieldError> {
     })
 }
 
-/// Turns stored trials into TPE observations and pending points: succeeded trials with the objective metric
-/// are complete, failed ones rank last, queued or running trainings are pending.
-fn history(trials: &[TrialRecord], metric: &str) -> (Vec<Observation>, Vec<Map<String, Value>>) {
-    let mut observations = Vec::with_capacity(trials.len());
-    let mut running = Vec::new();
-    for t in trials {
-        let params = flatten(&t.parameters);
-        match t.status {
-            TrialStatus::Succeeded => {
-                if let Some(v) = t.metric(metric) {
-                    observations.push(Observation {
-                        params,
-                        outcome: Outcome::Complete(v),
-                    });
-                }
-            }
-            TrialStatus::Failed => observations.push(Observation {
-                params,
-                outcome: Outcome::Failed,
-            }),
-            TrialStatus::Queued | TrialStatus::Running => running.push(params),
-            TrialStatus::Skipped | TrialStatus::Cancelled => {}
-        }
-    }
-    (observations, running)
-}
-
 /// A seed derived from the run and the state of its history, so repeated calls differ but are reproducible.
 fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize) -> u64 {
     let digest = Sha256::digest(format!("{run_id}\u{0}{n_trials}\u{0}{n_pending}").as_bytes());
@@ -119,12 +93,14 @@ pub async fn propose(
                 .map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))
         })
         .transpose()?;
-    let run = match state.store.get_run(input.run_id.as_str()).await? {
-        Some(run) => run,
-        None => state.store.ensure_run(&input.run_id).await?,
-    };
+    let ttl = state.settings.pending_ttl;
+    let mut snapshot = state
+        .search_states
+        .snapshot(&state.store, &input.run_id, ttl)
+        .await?;
     let objective = match &input.objective {
-        Some(asked) if run.objective_explicit && &run.objective != asked => {
+        Some(asked) if snapshot.run.objective_explicit && &snapshot.run.objective != asked => {
+            let run = &snapshot.run;
             return Err(ApiError::Conflict(format!(
                 "run {} optimises {} ({:?}); this request asked for {} ({:?})",
                 run.run_id,
@@ -134,50 +110,46 @@ pub async fn propose(
                 asked.direction
             )));
         }
-        Some(asked) if !run.objective_explicit => {
-            state.store.adopt_objective(&input.run_id, asked).await?
+        Some(asked) if !snapshot.run.objective_explicit => {
+            let adopted = state.store.adopt_objective(&input.run_id, asked).await?;
+            // The history is read for the objective's metric: read it again for the adopted one.
+            snapshot = state
+                .search_states
+                .snapshot(&state.store, &input.run_id, ttl)
+                .await?;
+            adopted
         }
-        _ => run.objective.clone(),
+        _ => snapshot.run.objective.clone(),
     };
     let space = match requested_space {
         Some(space) => space,
         None => {
-            let stored = run.search_space.ok_or_else(|| {
+            let stored = snapshot.run.search_space.as_ref().ok_or_else(|| {
                 FieldError::new(
                     "space",
                     "is required (the run has no search_space from /bridge/start)",
                 )
             })?;
-            SearchSpace::parse(&stored)
+            SearchSpace::parse(stored)
                 .map_err(|e| FieldError::new(format!("space.{}", e.param), e.reason))?
         }
     };
     // Random search needs no history; TPE reads the run's trials and pending proposals.
-    let (observations, pending, seed) = match input.strategy {
+    let (history, pending, seed): (&[Observation], Vec<&Map<String, Value>>, u64) = match input
+        .strategy
+    {
         Strategy::Tpe => {
-            let trials = state.store.run_trials(&input.run_id).await?;
-            let (observations, mut pending) = history(&trials, &objective.metric);
-            let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
-            pending.extend(
-                state
-                    .store
-                    .pending(input.run_id.as_str(), now_ms().saturating_sub(ttl_ms))
-                    .await?,
-            );
+            let pending: Vec<&Map<String, Value>> = snapshot.pending.iter().map(|p| &**p).collect();
             let seed = input
                 .seed
-                .unwrap_or_else(|| derived_seed(&input.run_id, trials.len(), pending.len()));
-            (observations, pending, seed)
+                .unwrap_or_else(|| derived_seed(&input.run_id, snapshot.n_trials, pending.len()));
+            (&snapshot.observations, pending, seed)
         }
-        Strategy::Random => (
-            Vec::new(),
-            Vec::new(),
-            input.seed.unwrap_or_else(fresh_seed),
-        ),
+        Strategy::Random => (&[], Vec::new(), input.seed.unwrap_or_else(fresh_seed)),
     };
     let request = ProposeRequest {
         space: &space,
-        history: &observations,
+        history,
         pending: &pending,
         k: input.k,
         strategy: input.strategy,
@@ -192,12 +164,18 @@ pub async fn propose(
         proposals.len() as u64,
         drawing.elapsed().as_secs_f64(),
     );
-    let params: Vec<Map<String, Value>> = proposals.iter().map(|p| p.params.clone()).collect();
-    let batch: Vec<(String, Map<String, Value>)> = params
-        .into_iter()
-        .map(|p| (input.run_id.as_str().to_string(), p))
+    let batch: Vec<NewProposal> = proposals
+        .iter()
+        .map(|p| NewProposal {
+            run_id: input.run_id.as_str().to_string(),
+            params: Arc::new(p.params.clone()),
+        })
         .collect();
-    state.store.add_pending_batch(&batch).await?;
+    let stored = state.store.add_pending_batch(batch).await?;
+    state
+        .search_states
+        .add_pending(input.run_id.as_str(), stored)
+        .await;
     let reply: Vec<Value> = proposals
         .into_iter()
         .enumerate()

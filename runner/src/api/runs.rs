@@ -60,11 +60,11 @@ pub async fn get(
 /// Unexpired proposals of a run not yet reported by a trial.
 async fn pending_count(state: &AppState, run_id: &str) -> Result<usize, ApiError> {
     let ttl_ms = i64::try_from(state.settings.pending_ttl.as_millis()).unwrap_or(i64::MAX);
-    Ok(state
+    let n = state
         .store
-        .pending(run_id, now_ms().saturating_sub(ttl_ms))
-        .await?
-        .len())
+        .count_pending(run_id, now_ms().saturating_sub(ttl_ms))
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// `DELETE /runs/{run_id}`: forgets a run, its trials and proposals.

@@ -157,7 +157,7 @@ pub struct ProposeRequest<'a> {
     /// Finished trials, oldest first.
     pub history: &'a [Observation],
     /// Parameters proposed earlier and not reported yet, oldest first.
-    pub pending: &'a [Map<String, Value>],
+    pub pending: &'a [&'a Map<String, Value>],
     /// How many proposals to return.
     pub k: usize,
     /// TPE or random.
@@ -465,7 +465,7 @@ mod tests {
     fn req<'a>(
         space: &'a SearchSpace,
         history: &'a [Observation],
-        pending: &'a [Map<String, Value>],
+        pending: &'a [&'a Map<String, Value>],
         k: usize,
         seed: u64,
     ) -> ProposeRequest<'a> {
@@ -647,8 +647,9 @@ mod tests {
                 }
             })
             .collect();
-        let pending = vec![x_is(5.0); 4];
-        let gap = |pending: &[Map<String, Value>]| {
+        let at_five = x_is(5.0);
+        let pending = vec![&at_five; 4];
+        let gap = |pending: &[&Map<String, Value>]| {
             median(
                 (0..9)
                     .map(|seed| {

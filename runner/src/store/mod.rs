@@ -4,18 +4,24 @@
 //! JSON documents are stored as text.
 
 pub mod outbox;
+pub mod proposal_writer;
 pub mod proposals;
 pub mod runs;
 pub mod training;
 pub mod trials;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{DatabaseKind, DatabaseUrl};
+use proposal_writer::ProposalWriter;
 
+pub use proposal_writer::NewProposal;
+pub use proposals::PendingProposal;
 pub use runs::RunRecord;
 pub use trials::TrialRecord;
 
@@ -27,6 +33,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub struct Store {
     pool: AnyPool,
     kind: DatabaseKind,
+    proposal_writer: ProposalWriter,
+    /// Counts committed changes to runs and trials (and settled proposals) made through this handle's
+    /// process, so caches of run state know when to reload. New pending proposals do not count.
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -62,9 +72,21 @@ impl Store {
         };
         migrator.run(&pool).await?;
         Ok(Self {
+            proposal_writer: ProposalWriter::spawn(pool.clone()),
             pool,
             kind: db.kind,
+            generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The change counter: it moves after every committed write to runs, trials or settled proposals.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records that a write to runs or trials was committed.
+    pub(crate) fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The connection pool.

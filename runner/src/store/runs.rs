@@ -206,6 +206,7 @@ impl Store {
             .ok_or(sqlx::Error::RowNotFound)?;
         if stored.started {
             tx.commit().await?;
+            self.changed();
             return Ok(match start_conflict(&stored, start) {
                 Some(message) => StartOutcome::Conflict(message),
                 None => StartOutcome::Started(Box::new(stored)),
@@ -247,6 +248,7 @@ impl Store {
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
+        self.changed();
         Ok(StartOutcome::Started(Box::new(run)))
     }
 
@@ -272,6 +274,7 @@ impl Store {
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
+        self.changed();
         Ok(run.objective)
     }
 
@@ -298,6 +301,7 @@ impl Store {
             .ok_or(sqlx::Error::RowNotFound)?;
         if stored.is_finalized() {
             tx.commit().await?;
+            self.changed();
             return Ok(if stored.status == fin.status {
                 FinalizeOutcome::Finalized(Box::new(stored))
             } else {
@@ -342,6 +346,7 @@ impl Store {
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
+        self.changed();
         Ok(FinalizeOutcome::Finalized(Box::new(run)))
     }
 
@@ -393,6 +398,7 @@ impl Store {
             .await?
             .rows_affected();
         tx.commit().await?;
+        self.changed();
         Ok(deleted > 0)
     }
 

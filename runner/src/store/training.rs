@@ -121,6 +121,7 @@ impl Store {
                 .await?
                 .try_get("content_hash")?;
         tx.commit().await?;
+        self.changed();
         Ok(if inserted {
             SubmitOutcome::Created(Box::new(stored))
         } else if stored.source == SOURCE_TRAINED && stored_hash == hash {
@@ -196,6 +197,7 @@ impl Store {
         .rows_affected();
         if n == 0 {
             tx.commit().await?;
+            self.changed();
             return Ok(None);
         }
         let trial = load(&mut tx, trial_id)
@@ -210,6 +212,7 @@ impl Store {
         .await?;
         enqueue_in(&mut tx, outbox).await?;
         tx.commit().await?;
+        self.changed();
         Ok(Some(trial))
     }
 
@@ -252,6 +255,9 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        if failed > 0 {
+            self.changed();
+        }
         Ok((requeued, failed))
     }
 

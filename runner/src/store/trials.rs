@@ -238,6 +238,7 @@ impl Store {
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
+        self.changed();
         if inserted {
             return Ok(RecordOutcome::Recorded {
                 trial: Box::new(stored),

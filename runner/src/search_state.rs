@@ -1,0 +1,191 @@
+//! What `/propose` needs to know about a run — the run row, its finished trials as TPE observations, its
+//! queued or running trainings and its pending proposals — kept in memory between calls.
+//!
+//! An entry is reloaded from the database when the store's change counter ([`Store::generation`]) moved since it
+//! was loaded (a trial was recorded or finished, a proposal settled, the run changed), and at least every
+//! [`MAX_AGE`] so that writes made by other replicas sharing the database are seen. Proposals this process
+//! hands out are added to the entry after they are committed, so the constant liar sees them at once without
+//! reading them back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::domain::keys::flatten;
+use crate::domain::{RunId, TrialStatus};
+use crate::search::{Observation, Outcome};
+use crate::store::proposals::MAX_PENDING;
+use crate::store::{PendingProposal, RunRecord, Store, TrialRecord, now_ms};
+
+/// Longest time an entry is trusted without reloading (bounds staleness across replicas).
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// Most runs kept in memory; beyond it an entry is dropped (and reloaded when used again).
+const MAX_RUNS: usize = 4096;
+
+/// A consistent view of a run for one `/propose` call.
+#[derive(Debug, Clone)]
+pub struct RunSnapshot {
+    /// The run row.
+    pub run: RunRecord,
+    /// Finished trials carrying the objective metric (or failed), oldest first.
+    pub observations: Arc<Vec<Observation>>,
+    /// Parameters the sampler must treat as pending: queued or running trainings, then unexpired unsettled
+    /// proposals (the newest [`MAX_PENDING`]), oldest first.
+    pub pending: Vec<Arc<Map<String, Value>>>,
+    /// Number of trials of the run.
+    pub n_trials: usize,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    generation: u64,
+    loaded_at: Instant,
+    run: RunRecord,
+    observations: Arc<Vec<Observation>>,
+    running: Vec<Arc<Map<String, Value>>>,
+    /// Unsettled proposals by id (ascending = oldest first).
+    proposals: BTreeMap<i64, PendingProposal>,
+    n_trials: usize,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Loaded>>>;
+
+/// The per-run cache; shared by all requests.
+#[derive(Debug, Default)]
+pub struct SearchStates {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl SearchStates {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn slot(&self, run_id: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get(run_id) {
+            return slot.clone();
+        }
+        if slots.len() >= MAX_RUNS
+            && let Some(victim) = slots.keys().next().cloned()
+        {
+            slots.remove(&victim);
+        }
+        slots.entry(run_id.to_string()).or_default().clone()
+    }
+
+    /// The run's state, creating the run if it does not exist yet. Proposals older than `pending_ttl` are left
+    /// out of `pending`.
+    pub async fn snapshot(
+        &self,
+        store: &Store,
+        run_id: &RunId,
+        pending_ttl: Duration,
+    ) -> Result<RunSnapshot, sqlx::Error> {
+        let since_ms =
+            now_ms().saturating_sub(i64::try_from(pending_ttl.as_millis()).unwrap_or(i64::MAX));
+        let slot = self.slot(run_id.as_str());
+        let mut guard = slot.lock().await;
+        let fresh = guard
+            .as_ref()
+            .is_some_and(|l| l.generation == store.generation() && l.loaded_at.elapsed() < MAX_AGE);
+        if !fresh {
+            *guard = Some(load(store, run_id, since_ms).await?);
+        }
+        let Some(loaded) = guard.as_ref() else {
+            return Err(sqlx::Error::RowNotFound);
+        };
+        let unexpired: Vec<&PendingProposal> = loaded
+            .proposals
+            .values()
+            .rev()
+            .filter(|p| p.created_at_ms >= since_ms)
+            .take(MAX_PENDING as usize)
+            .collect();
+        let pending = loaded
+            .running
+            .iter()
+            .cloned()
+            .chain(unexpired.into_iter().rev().map(|p| p.params.clone()))
+            .collect();
+        Ok(RunSnapshot {
+            run: loaded.run.clone(),
+            observations: loaded.observations.clone(),
+            pending,
+            n_trials: loaded.n_trials,
+        })
+    }
+
+    /// Adds proposals this process just committed to the run's entry, if it is cached.
+    pub async fn add_pending(&self, run_id: &str, proposals: Vec<PendingProposal>) {
+        let slot = self.slot(run_id);
+        let mut guard = slot.lock().await;
+        if let Some(loaded) = guard.as_mut() {
+            for p in proposals {
+                loaded.proposals.insert(p.id, p);
+            }
+            while loaded.proposals.len() > MAX_PENDING as usize {
+                loaded.proposals.pop_first();
+            }
+        }
+    }
+}
+
+async fn load(store: &Store, run_id: &RunId, since_ms: i64) -> Result<Loaded, sqlx::Error> {
+    // Read the counter first: a change committed while loading moves it, and the next call reloads.
+    let generation = store.generation();
+    let run = match store.get_run(run_id.as_str()).await? {
+        Some(run) => run,
+        None => store.ensure_run(run_id).await?,
+    };
+    let trials = store.run_trials(run_id).await?;
+    let (observations, running) = history(&trials, &run.objective.metric);
+    let proposals = store
+        .pending(run_id.as_str(), since_ms)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(Loaded {
+        generation,
+        loaded_at: Instant::now(),
+        run,
+        observations: Arc::new(observations),
+        running,
+        proposals,
+        n_trials: trials.len(),
+    })
+}
+
+/// Turns stored trials into TPE observations and pending points: succeeded trials with the objective metric
+/// are complete, failed ones rank last, queued or running trainings are pending.
+fn history(
+    trials: &[TrialRecord],
+    metric: &str,
+) -> (Vec<Observation>, Vec<Arc<Map<String, Value>>>) {
+    let mut observations = Vec::with_capacity(trials.len());
+    let mut running = Vec::new();
+    for t in trials {
+        let params = flatten(&t.parameters);
+        match t.status {
+            TrialStatus::Succeeded => {
+                if let Some(v) = t.metric(metric) {
+                    observations.push(Observation {
+                        params,
+                        outcome: Outcome::Complete(v),
+                    });
+                }
+            }
+            TrialStatus::Failed => observations.push(Observation {
+                params,
+                outcome: Outcome::Failed,
+            }),
+            TrialStatus::Queued | TrialStatus::Running => running.push(Arc::new(params)),
+            TrialStatus::Skipped | TrialStatus::Cancelled => {}
+        }
+    }
+    (observations, running)
+}
