@@ -91,6 +91,11 @@ struct NumericKernels {
     /// `−ln σ − ln√(2π) − ln Z` for continuous kernels, `−ln Z` for grid kernels, where `Z` is
     /// the kernel's mass inside the support.
     log_norm: Vec<f64>,
+    /// Grid kernels only: the distinct `(μ, σ)` pairs (observations of a grid parameter repeat, and so do
+    /// their σ), and which pair each kernel is, so masses are computed once per pair.
+    shapes: Vec<usize>,
+    /// First kernel of each distinct shape.
+    shape_rep: Vec<usize>,
 }
 
 /// A weighted mixture of product kernels over the modelled dimensions.
@@ -274,7 +279,10 @@ impl NumericKernels {
             sigma: Vec::with_capacity(mus.len() + 1),
             inv_sigma: Vec::with_capacity(mus.len() + 1),
             log_norm: Vec::with_capacity(mus.len() + 1),
+            shapes: Vec::new(),
+            shape_rep: Vec::new(),
         };
+        let mut shape_ids: std::collections::HashMap<(u64, u64), usize> = Default::default();
         let components = mus
             .iter()
             .zip(&sigmas)
@@ -287,15 +295,27 @@ impl NumericKernels {
             })
             .chain(std::iter::once((prior_mu, range)));
         for (mu, sigma) in components {
-            let log_mass = log_gauss_mass((lo_t - mu) / sigma, (hi_t - mu) / sigma);
             kern.mu.push(mu);
             kern.sigma.push(sigma);
             kern.inv_sigma.push(1.0 / sigma);
-            kern.log_norm.push(if step == 0.0 {
-                -sigma.ln() - LN_SQRT_2PI - log_mass
+            if step == 0.0 {
+                let log_mass = log_gauss_mass((lo_t - mu) / sigma, (hi_t - mu) / sigma);
+                kern.log_norm.push(-sigma.ln() - LN_SQRT_2PI - log_mass);
+                continue;
+            }
+            let k = kern.mu.len() - 1;
+            let next = kern.shape_rep.len();
+            let shape = *shape_ids
+                .entry((mu.to_bits(), sigma.to_bits()))
+                .or_insert(next);
+            let log_norm = if shape == next {
+                kern.shape_rep.push(k);
+                -log_gauss_mass((lo_t - mu) / sigma, (hi_t - mu) / sigma)
             } else {
-                -log_mass
-            });
+                kern.log_norm[kern.shape_rep[shape]]
+            };
+            kern.shapes.push(shape);
+            kern.log_norm.push(log_norm);
         }
         kern
     }
@@ -339,9 +359,16 @@ impl NumericKernels {
     fn grid_log_pdf(&self, x: f64, out: &mut [f64]) {
         let t = |v: f64| if self.log { v.ln() } else { v };
         let (l, r) = (t(x - self.step / 2.0), t(x + self.step / 2.0));
-        for (k, o) in out.iter_mut().enumerate() {
-            let (mu, inv) = (self.mu[k], self.inv_sigma[k]);
-            *o = log_gauss_mass((l - mu) * inv, (r - mu) * inv) + self.log_norm[k];
+        let per_shape: Vec<f64> = self
+            .shape_rep
+            .iter()
+            .map(|&k| {
+                let (mu, inv) = (self.mu[k], self.inv_sigma[k]);
+                log_gauss_mass((l - mu) * inv, (r - mu) * inv) + self.log_norm[k]
+            })
+            .collect();
+        for (o, &shape) in out.iter_mut().zip(&self.shapes) {
+            *o = per_shape[shape];
         }
     }
 }

@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn same_inputs_and_seed_give_the_same_proposals() {
         let (s, h) = sphere_history(30, 3);
-        let pending = [h[0].params.clone()];
+        let pending = [&h[0].params];
         let a = propose(&req(&s, &h, &pending, 5, 42));
         let b = propose(&req(&s, &h, &pending, 5, 42));
         assert_eq!(a, b);
@@ -748,8 +748,9 @@ mod tests {
         let Value::Object(junk) = json!({"x": null, "n": [1]}) else {
             unreachable!()
         };
+        let pending = [&junk];
         for multivariate in [true, false] {
-            let mut r = req(&s, &history, std::slice::from_ref(&junk), 4, 1);
+            let mut r = req(&s, &history, &pending, 4, 1);
             r.options.multivariate = multivariate;
             let props = propose(&r);
             assert_eq!(props.len(), 4);
