@@ -440,7 +440,6 @@ fn the_tpe_protocol_runs_a_full_suggest_record_loop() {
 }
 
 #[test]
-#[ignore = "TPE trial numbers need the runner to count asked trials (settled by trial id, not by parameters); open"]
 fn repeated_suggestions_before_any_record_get_distinct_trial_numbers() {
     let runner = Runner::start();
     let space = json!([{"name": "x", "type": "float", "low": -1.0, "high": 1.0}]);

@@ -214,8 +214,8 @@ pub struct RunView {
     /// Trials that succeeded with the objective metric.
     #[serde(default)]
     pub n_complete: Option<u64>,
-    /// Proposals not yet settled by a trial.
-    #[serde(default)]
+    /// Proposals not yet settled by a trial (the runner's `pending_proposals`).
+    #[serde(default, alias = "pending_proposals")]
     pub n_pending: Option<u64>,
     /// Fields not named above.
     #[serde(flatten)]

@@ -125,4 +125,16 @@ mod tests {
         assert!(check_metric_name("m", "../x").is_err());
         assert!(check_metric_name("m", &"a".repeat(251)).is_err());
     }
+
+    proptest::proptest! {
+        /// A proposal's parameters survive a trip through JSON text with the same key, so the trial that
+        /// reports them settles the proposal (serde_json's default float parser could be one ulp off).
+        #[test]
+        fn params_keys_survive_a_json_round_trip(x in proptest::num::f64::NORMAL, n in proptest::num::i64::ANY) {
+            let params = obj(json!({"x": x, "n": n, "nested": {"y": x / 3.0}}));
+            let text = serde_json::to_string(&params).unwrap();
+            let back: Map<String, Value> = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(params_key(&back), params_key(&params));
+        }
+    }
 }

@@ -58,6 +58,10 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            // A 64 MiB page cache and memory-mapped reads: index pages stay in memory
+                            // instead of being read back with a system call per page.
+                            conn.execute("PRAGMA cache_size = -65536").await?;
+                            conn.execute("PRAGMA mmap_size = 268435456").await?;
                             Ok(())
                         })
                     })
