@@ -6,7 +6,8 @@
 //!   spawned on the runner's tokio runtime and awaited from the batch thread through their `JoinHandle`. (The
 //!   reqwest clients of `opentelemetry-otlp` are reqwest 0.13 — a second HTTP stack — and the async one panics
 //!   with "no reactor running" on that thread, the blocking one when built inside the runtime.)
-//! - over gRPC the tonic channel is built here, inside the runtime, which runs its connection tasks.
+//! - over gRPC the tonic channel is built here, inside the runtime, which runs its connection tasks; `https://`
+//!   collectors are verified against the webpki roots (rustls with ring, as the rest of the workspace).
 
 use std::time::Duration;
 
@@ -15,9 +16,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use opentelemetry::KeyValue;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{
+    Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tonic::transport::ClientTlsConfig;
 
 use crate::config::{OtelSettings, OtlpProtocol};
 
@@ -38,12 +42,15 @@ pub(super) fn tracer_provider(otel: &OtelSettings) -> anyhow::Result<SdkTracerPr
             .build(),
         OtlpProtocol::Grpc => {
             let _inside = runtime.enter();
-            SpanExporter::builder()
+            let mut builder = SpanExporter::builder()
                 .with_tonic()
                 .with_protocol(Protocol::Grpc)
                 .with_endpoint(otel.traces_endpoint.as_str())
-                .with_timeout(otel.timeout)
-                .build()
+                .with_timeout(otel.timeout);
+            if otel.traces_endpoint.starts_with("https://") {
+                builder = builder.with_tls_config(ClientTlsConfig::new().with_enabled_roots());
+            }
+            builder.build()
         }
     }
     .with_context(|| format!("OTLP trace exporter for {}", otel.traces_endpoint))?;

@@ -11,7 +11,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::exporting;
 
-/// The server span of one request, named `METHOD /route` with OpenTelemetry's HTTP attributes and the request
+/// The server span of one request, named `METHOD /route` (just `METHOD` for an unknown route) with OpenTelemetry's HTTP attributes and the request
 /// id; its parent is the caller's `traceparent` when tracing is on.
 pub fn request_span<B>(req: &Request<B>, request_id_header: &str) -> Span {
     let method = req.method().as_str();
@@ -26,7 +26,7 @@ pub fn request_span<B>(req: &Request<B>, request_id_header: &str) -> Span {
         .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
-        otel.name = %format_args!("{method} {}", route.unwrap_or("unmatched")),
+        otel.name = %route.map_or_else(|| method.to_string(), |r| format!("{method} {r}")),
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = %method,
