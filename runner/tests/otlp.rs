@@ -436,3 +436,43 @@ fn an_invalid_protocol_stops_startup_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_neither_fails_requests_nor_blocks_shutdown() {
+    for protocol in ["http/protobuf", "grpc"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let closed = free_port();
+        let child = start(
+            dir.path(),
+            port,
+            &[
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://127.0.0.1:{closed}"),
+                ),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000".into()),
+            ],
+        );
+        let client = reqwest::Client::new();
+        wait_healthy(&client, port).await;
+        call(
+            &client,
+            port,
+            "/propose",
+            &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+            propose_body(),
+        )
+        .await;
+        let stopping = Instant::now();
+        assert_eq!(stop(child).await, Some(0), "{protocol}");
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "{protocol}: shutdown took {:?}",
+            stopping.elapsed()
+        );
+        let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+        assert!(!logs.contains("panicked"), "{protocol}:\n{logs}");
+    }
+}
