@@ -148,14 +148,25 @@ async fn grpc_collector() -> (SocketAddr, Received) {
     (addr, received)
 }
 
-/// A stand-in MLflow server that answers 503 to everything and keeps each request's `traceparent`.
+/// A stand-in MLflow server that answers 503 to everything and keeps each request's `traceparent` and
+/// `tracestate`, as `traceparent;tracestate`.
 async fn fake_mlflow() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let app = Router::new()
         .fallback(any(
             |State(seen): State<Arc<Mutex<Vec<String>>>>, headers: HeaderMap| async move {
-                if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
-                    seen.lock().unwrap().push(tp.to_string());
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let traceparent = header("traceparent");
+                if !traceparent.is_empty() {
+                    seen.lock()
+                        .unwrap()
+                        .push(format!("{traceparent};{}", header("tracestate")));
                 }
                 StatusCode::SERVICE_UNAVAILABLE
             },
@@ -355,7 +366,12 @@ async fn http_protobuf_export_carries_the_callers_trace_through_propose_training
         !in_trace.is_empty(),
         "MLflow saw no traceparent of the /train trace: {traceparents:?}"
     );
-    for tp in in_trace {
+    for seen in in_trace {
+        let (tp, tracestate) = seen.split_once(';').unwrap();
+        assert_eq!(
+            tracestate, "vendor=opaque",
+            "the caller's tracestate is passed on"
+        );
         let parent = tp.split('-').nth(2).unwrap();
         assert!(
             mlflow_calls.iter().any(|s| s.span_id == parent),
