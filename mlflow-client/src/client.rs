@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::config::{Auth, Config};
 use crate::error::{Error, Result};
@@ -27,6 +28,36 @@ struct Inner {
     config: Config,
     http: reqwest::Client,
     stats: Counters,
+    header_injector: Option<HeaderInjector>,
+}
+
+/// A hook adding headers to every request the client sends, e.g. a W3C `traceparent` taken from the caller's
+/// current span. Called once per attempt, just before sending, on the task that sends.
+pub type HeaderInjector = Arc<dyn Fn(&mut HeaderMap) + Send + Sync>;
+
+/// Builds an [`MlflowClient`] with options beyond its [`Config`].
+pub struct ClientBuilder {
+    config: Config,
+    header_injector: Option<HeaderInjector>,
+}
+
+impl ClientBuilder {
+    /// Sets the hook that adds per-request headers (see [`HeaderInjector`]). Headers it sets replace any of
+    /// the same name the client would send, authentication included, so it should stick to its own.
+    pub fn header_injector(
+        mut self,
+        inject: impl Fn(&mut HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.header_injector = Some(Arc::new(inject));
+        self
+    }
+
+    /// The client.
+    ///
+    /// Reads `config.server_cert_path` when set (a small synchronous file read at construction).
+    pub fn build(self) -> Result<MlflowClient> {
+        MlflowClient::build(self)
+    }
 }
 
 #[derive(Default)]
@@ -89,6 +120,22 @@ impl MlflowClient {
     ///
     /// Reads `config.server_cert_path` when set (a small synchronous file read at construction).
     pub fn new(config: Config) -> Result<Self> {
+        Self::builder(config).build()
+    }
+
+    /// A builder for a client of `config`, for options such as a [`HeaderInjector`].
+    pub fn builder(config: Config) -> ClientBuilder {
+        ClientBuilder {
+            config,
+            header_injector: None,
+        }
+    }
+
+    fn build(options: ClientBuilder) -> Result<Self> {
+        let ClientBuilder {
+            config,
+            header_injector,
+        } = options;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .read_timeout(config.timeout)
@@ -116,6 +163,7 @@ impl MlflowClient {
                 config,
                 http,
                 stats: Counters::default(),
+                header_injector,
             }),
         })
     }
@@ -235,15 +283,28 @@ impl MlflowClient {
         decode(endpoint, &body)
     }
 
-    /// Sends the request built by `make` (called once per attempt), retrying as the policy says.
+    /// Sends the request built by `make` (called once per attempt), retrying as the policy says. The call,
+    /// retries included, runs in a client span named after the endpoint.
     pub(crate) async fn execute<F, M, Fut>(&self, endpoint: &str, make: M) -> Result<F::Out>
     where
         F: Finish,
         M: Fn() -> Fut,
         Fut: Future<Output = Result<RequestBuilder>>,
     {
-        let result = self.execute_inner::<F, M, Fut>(endpoint, make).await;
+        let span = tracing::info_span!(
+            "mlflow",
+            otel.name = %format_args!("mlflow {endpoint}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            mlflow.endpoint = endpoint,
+            server.address = self.inner.config.tracking_uri.host_str().unwrap_or_default(),
+        );
+        let result = self
+            .execute_inner::<F, M, Fut>(endpoint, make)
+            .instrument(span.clone())
+            .await;
         if result.is_err() {
+            span.record("otel.status_code", "error");
             self.inner.stats.failures.fetch_add(1, Ordering::Relaxed);
         }
         result
@@ -259,7 +320,7 @@ impl MlflowClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let request = self.authorize(make().await?);
+            let request = self.with_injected_headers(self.authorize(make().await?));
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let may_retry = attempt <= policy.max_retries;
             let failure = match request.send().await {
@@ -309,6 +370,19 @@ impl MlflowClient {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+
+    fn with_injected_headers(&self, request: RequestBuilder) -> RequestBuilder {
+        let Some(inject) = &self.inner.header_injector else {
+            return request;
+        };
+        let mut headers = HeaderMap::new();
+        inject(&mut headers);
+        if headers.is_empty() {
+            request
+        } else {
+            request.headers(headers)
         }
     }
 
@@ -426,6 +500,47 @@ mod tests {
             authorization(Auth::Bearer("tok".into())).as_deref(),
             Some("Bearer tok")
         );
+    }
+
+    #[tokio::test]
+    async fn the_header_injector_adds_its_headers_to_every_attempt() {
+        use wiremock::matchers::{header, method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        Mock::given(method("GET"))
+            .and(path("/health"))
+            .and(header("traceparent", traceparent))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/health"))
+            .and(header("traceparent", traceparent))
+            .and(header("authorization", "Bearer tok"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let config = Config::new(&server.uri())
+            .expect("config")
+            .with_auth(Auth::Bearer("tok".into()))
+            .with_retry(crate::RetryPolicy {
+                backoff_factor: 0.0,
+                backoff_jitter: 0.0,
+                ..crate::RetryPolicy::default()
+            });
+        let client = MlflowClient::builder(config)
+            .header_injector(move |headers| {
+                headers.insert("traceparent", HeaderValue::from_static(traceparent));
+            })
+            .build()
+            .expect("client");
+        client.health().await.expect("healthy after one retry");
+        assert_eq!(client.stats().retries, 1);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use api::artifacts::{ArtifactDownload, proxy_path};
 pub use api::batch::{BatchLimits, encode_batches};
 pub use api::logging::HISTORY_PAGE_SIZE;
 pub use api::runs::{PARENT_RUN_ID_TAG, USER_TAG};
-pub use client::{ClientStats, MlflowClient};
+pub use client::{ClientBuilder, ClientStats, HeaderInjector, MlflowClient};
 pub use config::{Auth, Config, MAX_BACKOFF_FACTOR_LIMIT, MAX_RETRIES_LIMIT};
 pub use error::{Error, Result};
 pub use retry::{RETRYABLE_STATUSES, RetryPolicy, is_retryable_status, parse_retry_after};

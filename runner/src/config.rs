@@ -106,6 +106,42 @@ pub struct S3Settings {
     pub region: String,
 }
 
+/// How spans travel to the OTLP collector (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// Protobuf over HTTP `POST …/v1/traces` (`http/protobuf`, the default).
+    HttpProtobuf,
+    /// gRPC `TraceService/Export` (`grpc`).
+    Grpc,
+}
+
+impl std::str::FromStr for OtlpProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            "grpc" => Ok(Self::Grpc),
+            _ => Err("expected http/protobuf or grpc (http/json is not supported)".into()),
+        }
+    }
+}
+
+/// OpenTelemetry trace export settings (export is off when no OTLP endpoint is set).
+#[derive(Debug, Clone)]
+pub struct OtelSettings {
+    /// Where spans go: the full traces URL over HTTP (`…/v1/traces`), the collector's address over gRPC.
+    pub traces_endpoint: String,
+    /// Transport.
+    pub protocol: OtlpProtocol,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+    /// Further resource attributes (`OTEL_RESOURCE_ATTRIBUTES`), in the order given.
+    pub resource_attributes: Vec<(String, String)>,
+    /// How long one export may take.
+    pub timeout: Duration,
+}
+
 /// All runner settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -137,8 +173,8 @@ pub struct Settings {
     pub pending_ttl: Duration,
     /// How long a training claim lives without a heartbeat before another replica takes it back.
     pub claim_lease: Duration,
-    /// OTLP endpoint for trace export, if set.
-    pub otlp_endpoint: Option<String>,
+    /// OTLP trace export, if an endpoint is set.
+    pub otel: Option<OtelSettings>,
     /// Log filter directive.
     pub log_filter: String,
 }
@@ -237,7 +273,7 @@ impl Settings {
             max_body_bytes: env.parse("RUNNER_MAX_BODY_BYTES", 32 * 1024 * 1024)?,
             pending_ttl: Duration::from_secs(env.parse("RUNNER_PENDING_TTL_SECS", 3600)?),
             claim_lease: Duration::from_secs(env.parse("RUNNER_CLAIM_LEASE_SECS", 30)?.max(1)),
-            otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_string),
+            otel: otel_settings(&env)?,
             log_filter,
         })
     }
@@ -293,6 +329,114 @@ fn s3_settings(env: &Env<'_>) -> Result<Option<S3Settings>, ConfigError> {
             .unwrap_or("us-east-1")
             .to_string(),
     }))
+}
+
+/// The OTLP trace export settings, read as the OpenTelemetry SDK specification names them; `None` when no
+/// endpoint is set or `OTEL_SDK_DISABLED=true`.
+fn otel_settings(env: &Env<'_>) -> Result<Option<OtelSettings>, ConfigError> {
+    let protocol_var = if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() {
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+    } else {
+        "OTEL_EXPORTER_OTLP_PROTOCOL"
+    };
+    let protocol: OtlpProtocol = env.parse(protocol_var, OtlpProtocol::HttpProtobuf)?;
+    let timeout_var = if env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").is_some() {
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
+    } else {
+        "OTEL_EXPORTER_OTLP_TIMEOUT"
+    };
+    let timeout = Duration::from_millis(env.parse(timeout_var, 10_000u64)?.max(1));
+    let resource_attributes = match env.get("OTEL_RESOURCE_ATTRIBUTES") {
+        Some(raw) => parse_resource_attributes(raw).map_err(|reason| ConfigError {
+            var: "OTEL_RESOURCE_ATTRIBUTES",
+            value: raw.to_string(),
+            reason,
+        })?,
+        None => Vec::new(),
+    };
+    let disabled = env
+        .get("OTEL_SDK_DISABLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let (var, traces_endpoint) = if let Some(url) = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url.to_string())
+    } else if let Some(base) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        let url = match protocol {
+            OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+            OtlpProtocol::Grpc => base.to_string(),
+        };
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+    } else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(&traces_endpoint).map_err(|e| ConfigError {
+        var,
+        value: traces_endpoint.clone(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ConfigError {
+            var,
+            value: traces_endpoint,
+            reason: "expected an http:// or https:// URL with a host".into(),
+        });
+    }
+    if disabled {
+        return Ok(None);
+    }
+    let service_name = env
+        .get("OTEL_SERVICE_NAME")
+        .map(str::to_string)
+        .or_else(|| {
+            resource_attributes
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|| "cerebros-runner".to_string());
+    Ok(Some(OtelSettings {
+        traces_endpoint,
+        protocol,
+        service_name,
+        resource_attributes,
+        timeout,
+    }))
+}
+
+/// Parses `key1=value1,key2=value2` (W3C Baggage octets, values percent-encoded).
+fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not key=value"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("`{pair}` has an empty key"));
+        }
+        let value =
+            percent_decode(value.trim()).ok_or_else(|| format!("`{pair}` has a bad %-escape"))?;
+        out.push((key.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// Decodes `%XX` escapes; `None` on a malformed escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `raw` with any password replaced by `***`.
@@ -354,6 +498,79 @@ mod tests {
         assert!(s.mlflow.is_none() && s.s3.is_none() && s.api_token.is_none());
         assert_eq!(s.train_queue, 64);
         assert_eq!(s.max_body_bytes, 33_554_432);
+        assert!(s.otel.is_none());
+    }
+
+    #[test]
+    fn otlp_endpoint_turns_trace_export_on() {
+        let s = Settings::from_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=dev, team=a%2Cb",
+            ),
+        ]))
+        .unwrap();
+        let otel = s.otel.unwrap();
+        assert_eq!(otel.traces_endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(otel.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(otel.service_name, "cerebros-runner");
+        assert_eq!(
+            otel.resource_attributes,
+            vec![
+                ("deployment.environment".to_string(), "dev".to_string()),
+                ("team".to_string(), "a,b".to_string())
+            ]
+        );
+        assert_eq!(otel.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn grpc_keeps_the_endpoint_and_the_traces_endpoint_wins() {
+        let s = Settings::from_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", "runner-a"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=ignored"),
+        ]))
+        .unwrap();
+        let otel = s.otel.unwrap();
+        assert_eq!(
+            (otel.traces_endpoint.as_str(), otel.protocol),
+            ("http://collector:4317", OtlpProtocol::Grpc)
+        );
+        assert_eq!(otel.service_name, "runner-a");
+        let s = Settings::from_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://other:9999/traces",
+            ),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"),
+        ]))
+        .unwrap();
+        let otel = s.otel.unwrap();
+        assert_eq!(otel.traces_endpoint, "http://other:9999/traces");
+        assert_eq!(otel.service_name, "from-attrs");
+    }
+
+    #[test]
+    fn bad_otel_values_name_the_variable() {
+        let err = Settings::from_vars(&vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]))
+            .unwrap_err();
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        let err = Settings::from_vars(&vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]))
+            .unwrap_err();
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_ENDPOINT");
+        let err =
+            Settings::from_vars(&vars(&[("OTEL_RESOURCE_ATTRIBUTES", "novalue")])).unwrap_err();
+        assert_eq!(err.var, "OTEL_RESOURCE_ATTRIBUTES");
+        let s = Settings::from_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ]))
+        .unwrap();
+        assert!(s.otel.is_none());
     }
 
     #[test]

@@ -11,7 +11,13 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::from_env().context("configuration")?;
-    runner::telemetry::init(&settings.log_filter);
-    let app = Application::build(settings).await.context("startup")?;
-    app.run_until(shutdown_signal()).await
+    let telemetry = runner::telemetry::init(&settings.log_filter, settings.otel.as_ref())
+        .context("telemetry")?;
+    let served = match Application::build(settings).await.context("startup") {
+        Ok(app) => app.run_until(shutdown_signal()).await,
+        Err(e) => Err(e),
+    };
+    // After the server and its workers have stopped: flush the spans still buffered.
+    telemetry.shutdown().await;
+    served
 }

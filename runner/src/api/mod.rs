@@ -30,6 +30,7 @@ use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::search_state::SearchStates;
 use crate::store::Store;
+use crate::telemetry;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
 
@@ -84,7 +85,11 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track_http,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(telemetry::http::record_response),
+        )
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
             REQUEST_ID,
         )))
@@ -120,14 +125,9 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
 /// Header carrying the request id: taken from the caller when present, generated otherwise, echoed back.
 const REQUEST_ID: &str = "x-request-id";
 
-/// The span every request's log lines carry.
+/// The span every request's log lines carry (the OpenTelemetry server span when tracing is on).
 fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    telemetry::http::request_span(req, REQUEST_ID)
 }
 
 async fn not_found() -> ApiError {

@@ -158,7 +158,15 @@ pub async fn propose(
         options: TpeOptions::default(),
     };
     let drawing = std::time::Instant::now();
-    let proposals = draw(&request);
+    let proposals = tracing::info_span!(
+        "propose.sample",
+        run_id = %input.run_id,
+        k = input.k,
+        strategy = ?input.strategy,
+        history = observations.len(),
+        pending = pending.len(),
+    )
+    .in_scope(|| draw(&request));
     state.metrics.record_proposals(
         input.strategy,
         proposals.len() as u64,

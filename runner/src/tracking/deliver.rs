@@ -119,6 +119,7 @@ impl Tracker {
     }
 
     /// Delivers one claimed task.
+    #[tracing::instrument(name = "outbox.deliver", skip_all, fields(task.id = task.id, task.kind = %task.kind, task.attempt = task.attempts + 1))]
     pub(super) async fn deliver(&self, task: &OutboxTask) -> Result<Step, Failure> {
         match Task::parse(&task.kind, &task.payload).map_err(Failure::Drop)? {
             Task::Run(p) => self.deliver_run(&p.run_id).await,

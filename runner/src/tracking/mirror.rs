@@ -82,7 +82,9 @@ impl Mirror {
             .with_timeout(PROBE_TIMEOUT)
             .with_retry(RetryPolicy::none());
         Ok(Self {
-            client: MlflowClient::new(config)?,
+            client: MlflowClient::builder(config)
+                .header_injector(crate::telemetry::inject_trace_context)
+                .build()?,
             probe: MlflowClient::new(probe_config)?,
             experiment_name: experiment_name.to_string(),
             experiment_id: Mutex::new(None),

@@ -33,6 +33,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
@@ -240,7 +241,8 @@ impl Tracker {
         let until = tokio::time::Instant::now() + deadline;
         let tracker = self.clone();
         let id = trial_id.to_string();
-        let job = tokio::spawn(async move { tracker.push_trial(&id, until).await });
+        let job =
+            tokio::spawn(async move { tracker.push_trial(&id, until).await }.in_current_span());
         let _ = tokio::time::timeout_at(until, job).await;
         self.report(trial_id).await
     }

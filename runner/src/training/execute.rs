@@ -218,6 +218,7 @@ impl Trainer {
 
     /// Runs the trainer on a blocking thread while renewing the claim. With `stoppable`, a shutdown stops the
     /// training and puts the trial back in the queue.
+    #[tracing::instrument(name = "training", skip_all, fields(trial_id = %trial.trial_id, run_id = %trial.run_id))]
     async fn train_claimed(
         &self,
         trial: &TrialRecord,
@@ -244,7 +245,9 @@ impl Trainer {
             })
         };
         let stop = self.stop.clone();
+        let span = tracing::info_span!("training.fit", rows);
         let trained = tokio::task::spawn_blocking(move || {
+            let _entered = span.entered();
             let mut interrupted = false;
             let result = nas::train_with_control(&spec, &data, &mut |_| {
                 if stoppable && stop.is_cancelled() {

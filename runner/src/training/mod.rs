@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::datasets::DatasetResolver;
 use crate::metrics::Metrics;
@@ -137,11 +138,15 @@ impl Trainer {
             match self.store.claim_training(&self.replica).await {
                 Ok(Some(trial)) => {
                     let me = self.clone();
-                    tokio::spawn(async move {
-                        me.run_claimed(trial).await;
-                        drop(permit);
-                        me.wake.notify_one();
-                    });
+                    let span = tracing::info_span!("training.claimed", trial_id = %trial.trial_id);
+                    tokio::spawn(
+                        async move {
+                            me.run_claimed(trial).await;
+                            drop(permit);
+                            me.wake.notify_one();
+                        }
+                        .instrument(span),
+                    );
                 }
                 Ok(None) => {
                     drop(permit);
