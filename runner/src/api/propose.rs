@@ -163,7 +163,7 @@ pub async fn propose(
         run_id = %input.run_id,
         k = input.k,
         strategy = ?input.strategy,
-        history = observations.len(),
+        history = history.len(),
         pending = pending.len(),
     )
     .in_scope(|| draw(&request));
