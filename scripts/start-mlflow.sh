@@ -17,6 +17,8 @@
 #                                  (default: localhost, 127.0.0.1 and [::1] on any port)
 #   MLFLOW_RESET=1                 wipe the default SQLite store and artifact directory before starting
 #   MLFLOW_START_TIMEOUT           seconds to wait for /health (default 180)
+#   MLFLOW_ENV_FILE                where to write the env file (default .cache/run/mlflow.env); a second server on
+#                                  another port should write its own, so it does not redirect the shared one's users
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +32,7 @@ WORKERS="${MLFLOW_WORKERS:-2}"
 STATE="$CACHE/mlflow/$PORT"
 PIDFILE="$RUN_DIR/mlflow-$PORT.pid"
 LOG="$STATE/server.log"
-ENVFILE="$RUN_DIR/mlflow.env"
+ENVFILE="${MLFLOW_ENV_FILE:-$RUN_DIR/mlflow.env}"
 TIMEOUT="${MLFLOW_START_TIMEOUT:-180}"
 URI="http://127.0.0.1:$PORT"
 [ "$HOST" = "127.0.0.1" ] || [ "$HOST" = "0.0.0.0" ] || URI="http://$HOST:$PORT"
