@@ -17,8 +17,10 @@
 #                                  (default: localhost, 127.0.0.1 and [::1] on any port)
 #   MLFLOW_RESET=1                 wipe the default SQLite store and artifact directory before starting
 #   MLFLOW_START_TIMEOUT           seconds to wait for /health (default 180)
-#   MLFLOW_ENV_FILE                where to write the env file (default .cache/run/mlflow.env); a second server on
-#                                  another port should write its own, so it does not redirect the shared one's users
+#   MLFLOW_ENV_FILE                where to write the env file (default .cache/run/mlflow.env)
+#   MLFLOW_ENV_URI_VAR             the variable the env file exports the URI as (default MLFLOW_TRACKING_URI). A second
+#                                  server must use another name: the tests read every .cache/run/*.env file
+#   MLFLOW_ENV_DEST_VAR            when set, the env file also exports the artifact destination under this name
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,7 +59,10 @@ PY
 }
 
 write_env() {
-  printf 'export MLFLOW_TRACKING_URI=%s\n' "$URI" >"$ENVFILE.tmp"
+  printf 'export %s=%s\n' "${MLFLOW_ENV_URI_VAR:-MLFLOW_TRACKING_URI}" "$URI" >"$ENVFILE.tmp"
+  if [ -n "${MLFLOW_ENV_DEST_VAR:-}" ]; then
+    printf 'export %s=%s\n' "$MLFLOW_ENV_DEST_VAR" "${MLFLOW_ARTIFACTS_DESTINATION:-$STATE/artifacts}" >>"$ENVFILE.tmp"
+  fi
   mv "$ENVFILE.tmp" "$ENVFILE"
   log "ready at $URI (env in $ENVFILE)"
 }
