@@ -277,8 +277,12 @@ impl MlflowClient {
                     Ok(out) => return Ok(out),
                     Err(e) => Failure::Transport(e),
                 },
-                Ok(resp) if resp.status().as_u16() == 500 && endpoint == quirks::ARTIFACTS_ENDPOINT => {
-                    match quirks::missing_s3_artifact(error_from_reply(endpoint, resp, attempt).await) {
+                Ok(resp)
+                    if resp.status().as_u16() == 500 && endpoint == quirks::ARTIFACTS_ENDPOINT =>
+                {
+                    match quirks::missing_s3_artifact(
+                        error_from_reply(endpoint, resp, attempt).await,
+                    ) {
                         Ok(not_found) => return Err(not_found),
                         Err(other) if !may_retry => return Err(other),
                         Err(_) => Failure::Status(500, None),

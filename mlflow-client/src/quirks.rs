@@ -64,7 +64,11 @@ mod tests {
         for other in [
             api("runs/get", 500, text),
             api(ARTIFACTS_ENDPOINT, 502, text),
-            api(ARTIFACTS_ENDPOINT, 500, "An error occurred (403) when calling the HeadObject operation"),
+            api(
+                ARTIFACTS_ENDPOINT,
+                500,
+                "An error occurred (403) when calling the HeadObject operation",
+            ),
         ] {
             let kept = missing_s3_artifact(other).expect_err("left alone");
             assert!(!kept.is_not_found(), "{kept}");

@@ -182,7 +182,10 @@ impl Tracker {
 
     /// The child run id recorded for `trial`, once its pending `mlflow.trial_start` task (if any) is delivered.
     /// `Err(Step::Postponed)` while another delivery holds that task.
-    async fn started_child(&self, trial: &TrialRecord) -> Result<Result<Option<String>, Step>, Failure> {
+    async fn started_child(
+        &self,
+        trial: &TrialRecord,
+    ) -> Result<Result<Option<String>, Step>, Failure> {
         if let Some(id) = &trial.mlflow_run_id {
             return Ok(Ok(Some(id.clone())));
         }

@@ -256,7 +256,10 @@ impl Mirror {
             parent_run_id: Some(parent_id.to_string()),
             ..CreateRun::in_experiment(experiment_id)
         };
-        let identity = [("trial_id", trial.trial_id.as_str()), (KIND_TAG, KIND_CHILD)];
+        let identity = [
+            ("trial_id", trial.trial_id.as_str()),
+            (KIND_TAG, KIND_CHILD),
+        ];
         (create, identity)
     }
 

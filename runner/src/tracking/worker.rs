@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -216,7 +216,12 @@ impl Tracker {
     /// Delivers the run's parent, then the trial's child run, then the trial's metrics and its artifacts (those
     /// two at once) until none is pending, one fails, or `until` passes.
     /// On `stop`, hands the claims it holds back (as the worker does) and returns.
-    pub(super) async fn push_trial(&self, trial_id: &str, until: Instant, stop: &CancellationToken) {
+    pub(super) async fn push_trial(
+        &self,
+        trial_id: &str,
+        until: Instant,
+        stop: &CancellationToken,
+    ) {
         let store = &self.inner.store;
         let Ok(Some(trial)) = store.get_trial(trial_id).await else {
             return;

@@ -99,7 +99,10 @@ async fn trials_and_runs_are_mirrored_to_mlflow_with_artifacts() {
     wait_outbox_empty(&app, Duration::from_secs(60)).await;
     let trial = wait_delivered(&app, "mirrored-t1", true, Duration::from_secs(5)).await;
     if let Some(early) = body["mlflow_run_id"].as_str() {
-        assert_eq!(trial["mlflow_run_id"], early, "the child run named in the reply is the one completed");
+        assert_eq!(
+            trial["mlflow_run_id"], early,
+            "the child run named in the reply is the one completed"
+        );
     }
     let client = mlflow();
     let child = client
@@ -290,8 +293,11 @@ async fn with_mlflow_on_s3_the_trial_files_are_objects_in_its_bucket() {
     let app = spawn_app_with(Backend::Sqlite, &env_refs).await;
     let trial_id = unique("s3dest");
     let (s, body) = app
-        .post("/train", &json!({"trial_id": trial_id, "run_id": unique("s3dest-run"), "dataset_id": "moons",
-                                 "params": {"epochs": 4}}))
+        .post(
+            "/train",
+            &json!({"trial_id": trial_id, "run_id": unique("s3dest-run"), "dataset_id": "moons",
+                                 "params": {"epochs": 4}}),
+        )
         .await;
     assert_eq!(s, 200, "{body}");
     wait_outbox_empty(&app, Duration::from_secs(60)).await;
