@@ -17,6 +17,10 @@
 #                                  (default: localhost, 127.0.0.1 and [::1] on any port)
 #   MLFLOW_RESET=1                 wipe the default SQLite store and artifact directory before starting
 #   MLFLOW_START_TIMEOUT           seconds to wait for /health (default 180)
+#   MLFLOW_ENV_FILE                where to write the env file (default .cache/run/mlflow.env)
+#   MLFLOW_ENV_URI_VAR             the variable the env file exports the URI as (default MLFLOW_TRACKING_URI). A second
+#                                  server must use another name: the tests read every .cache/run/*.env file
+#   MLFLOW_ENV_DEST_VAR            when set, the env file also exports the artifact destination under this name
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +34,7 @@ WORKERS="${MLFLOW_WORKERS:-2}"
 STATE="$CACHE/mlflow/$PORT"
 PIDFILE="$RUN_DIR/mlflow-$PORT.pid"
 LOG="$STATE/server.log"
-ENVFILE="$RUN_DIR/mlflow.env"
+ENVFILE="${MLFLOW_ENV_FILE:-$RUN_DIR/mlflow.env}"
 TIMEOUT="${MLFLOW_START_TIMEOUT:-180}"
 URI="http://127.0.0.1:$PORT"
 [ "$HOST" = "127.0.0.1" ] || [ "$HOST" = "0.0.0.0" ] || URI="http://$HOST:$PORT"
@@ -55,7 +59,10 @@ PY
 }
 
 write_env() {
-  printf 'export MLFLOW_TRACKING_URI=%s\n' "$URI" >"$ENVFILE.tmp"
+  printf 'export %s=%s\n' "${MLFLOW_ENV_URI_VAR:-MLFLOW_TRACKING_URI}" "$URI" >"$ENVFILE.tmp"
+  if [ -n "${MLFLOW_ENV_DEST_VAR:-}" ]; then
+    printf 'export %s=%s\n' "$MLFLOW_ENV_DEST_VAR" "${MLFLOW_ARTIFACTS_DESTINATION:-$STATE/artifacts}" >>"$ENVFILE.tmp"
+  fi
   mv "$ENVFILE.tmp" "$ENVFILE"
   log "ready at $URI (env in $ENVFILE)"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the MLflow server started by scripts/start-mlflow.sh on MLFLOW_PORT (default 55500).
+# Stop the MLflow server started by scripts/start-mlflow.sh on MLFLOW_PORT (default 55500); removes its env file
+# (MLFLOW_ENV_FILE, default .cache/run/mlflow.env) when it names that port.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +24,8 @@ if kill -0 "$PID" 2>/dev/null; then
   fi
 fi
 rm -f "$PIDFILE"
-if [ -f "$RUN_DIR/mlflow.env" ] && grep -q ":$PORT\$" "$RUN_DIR/mlflow.env"; then
-  rm -f "$RUN_DIR/mlflow.env"
+ENVFILE="${MLFLOW_ENV_FILE:-$RUN_DIR/mlflow.env}"
+if [ -f "$ENVFILE" ] && grep -q ":$PORT\$" "$ENVFILE"; then
+  rm -f "$ENVFILE"
 fi
 echo "stop-mlflow: stopped pid $PID (port $PORT)" >&2

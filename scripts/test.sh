@@ -5,9 +5,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 mkdir -p .cache/run
+MLFLOW_S3_PORT="${MLFLOW_S3_PORT:-55501}"
+MLFLOW_S3_ENV="$ROOT/.cache/run/mlflow-s3.env"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 stop_services() {
+  MLFLOW_PORT="$MLFLOW_S3_PORT" MLFLOW_ENV_FILE="$MLFLOW_S3_ENV" scripts/stop-mlflow.sh >/dev/null 2>&1 || true
   for svc in mlflow s3 postgres; do
     [ -x "scripts/stop-$svc.sh" ] && "scripts/stop-$svc.sh" >/dev/null 2>&1 || true
   done
@@ -22,6 +25,13 @@ for svc in postgres s3 mlflow; do
     source ".cache/run/$svc.env"
   fi
 done
+
+# A second MLflow stores its artifacts in the S3 server's `mlflow` bucket, so a test can find a trial's files there
+# (the first keeps a local store). Its env file exports THUNDERHELM_MLFLOW_S3_URI, not MLFLOW_TRACKING_URI.
+step "starting mlflow with S3 artifacts"
+MLFLOW_PORT="$MLFLOW_S3_PORT" MLFLOW_WORKERS=1 MLFLOW_ARTIFACTS_DESTINATION=s3://mlflow/artifacts \
+  MLFLOW_ENV_FILE="$MLFLOW_S3_ENV" MLFLOW_ENV_URI_VAR=THUNDERHELM_MLFLOW_S3_URI \
+  MLFLOW_ENV_DEST_VAR=THUNDERHELM_MLFLOW_S3_DESTINATION scripts/start-mlflow.sh
 
 step "building binaries"
 cargo build --workspace --bins --locked

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::config::{Auth, Config};
 use crate::error::{Error, Result};
+use crate::quirks;
 use crate::retry::is_retryable_status;
 
 /// Async client of an MLflow tracking server.
@@ -323,11 +324,31 @@ impl MlflowClient {
             let request = self.with_injected_headers(self.authorize(make().await?));
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let may_retry = attempt <= policy.max_retries;
-            let failure = match request.send().await {
+            let sent = std::time::Instant::now();
+            let reply = request.send().await;
+            tracing::debug!(
+                endpoint,
+                attempt,
+                status = reply.as_ref().map_or(0, |r| r.status().as_u16()),
+                elapsed_ms = sent.elapsed().as_secs_f64() * 1e3,
+                "MLflow request"
+            );
+            let failure = match reply {
                 Ok(resp) if resp.status().is_success() => match F::finish(resp).await {
                     Ok(out) => return Ok(out),
                     Err(e) => Failure::Transport(e),
                 },
+                Ok(resp)
+                    if resp.status().as_u16() == 500 && endpoint == quirks::ARTIFACTS_ENDPOINT =>
+                {
+                    match quirks::missing_s3_artifact(
+                        error_from_reply(endpoint, resp, attempt).await,
+                    ) {
+                        Ok(not_found) => return Err(not_found),
+                        Err(other) if !may_retry => return Err(other),
+                        Err(_) => Failure::Status(500, None),
+                    }
+                }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     if !(may_retry && is_retryable_status(status)) {

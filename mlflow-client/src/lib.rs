@@ -35,6 +35,7 @@ mod api;
 mod client;
 mod config;
 mod error;
+mod quirks;
 mod retry;
 mod types;
 

@@ -130,7 +130,13 @@ async fn sixty_four_mib_file_round_trip_with_checksum() {
         .download_artifact(&root, "model/blob.bin")
         .await
         .expect("start download");
-    assert_eq!(download.content_length(), Some(64 * 1024 * 1024));
+    // A local destination sends the file with Content-Length; MLflow's proxy streams an S3-backed file chunked,
+    // without one (MLflow 3.17.2). The byte count and checksum below are checked either way.
+    assert!(
+        matches!(download.content_length(), None | Some(0x400_0000)),
+        "{:?}",
+        download.content_length()
+    );
     let mut hasher = Sha256::new();
     let mut chunks = 0usize;
     let mut total = 0usize;

@@ -16,7 +16,7 @@ use crate::client::{FullBody, MlflowClient, Streamed, decode, error_chain};
 use crate::error::{Error, Result};
 use crate::types::{ArtifactRoot, ArtifactSource, FileInfo};
 
-const ENDPOINT: &str = "mlflow-artifacts/artifacts";
+const ENDPOINT: &str = crate::quirks::ARTIFACTS_ENDPOINT;
 const SCHEME: &str = "mlflow-artifacts:";
 const UPLOAD_CHUNK: usize = 256 * 1024;
 

@@ -30,6 +30,8 @@ pub struct NewTraining<'a> {
     pub request: &'a Value,
     /// Claim it now for this replica (sync mode) rather than queue it.
     pub claim_for: Option<&'a str>,
+    /// Outbox tasks to enqueue with it (only when it is stored now).
+    pub outbox: &'a [OutboxEntry],
 }
 
 /// Result of storing a training.
@@ -111,6 +113,9 @@ impl Store {
         .await?
         .rows_affected()
             > 0;
+        if inserted {
+            enqueue_in(&mut tx, t.outbox).await?;
+        }
         let stored = load(&mut tx, t.trial_id.as_str())
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;

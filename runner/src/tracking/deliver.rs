@@ -9,7 +9,7 @@ use mlflow_client::{ArtifactRoot, Error as MlflowError};
 
 use super::mapping;
 use super::mirror::Mirror;
-use super::tasks::{ArtifactsPayload, EpochPoint, KIND_RUN, KIND_TRIAL, Task};
+use super::tasks::{ArtifactsPayload, EpochPoint, KIND_RUN, KIND_TRIAL, KIND_TRIAL_START, Task};
 use super::worker::Processed;
 use super::{Tracker, dedupe_key};
 use crate::artifacts::{ArtifactError, RelPath};
@@ -52,7 +52,7 @@ struct File {
     bytes: Bytes,
 }
 
-fn db(e: sqlx::Error) -> Failure {
+pub(super) fn db(e: sqlx::Error) -> Failure {
     Failure::Retry(format!("database: {e}"))
 }
 
@@ -73,7 +73,7 @@ fn directory_of(uri: &str, name: &str) -> String {
 }
 
 impl Tracker {
-    fn mirror(&self) -> Result<&Mirror, Failure> {
+    pub(super) fn mirror(&self) -> Result<&Mirror, Failure> {
         self.inner.mirror.as_ref().ok_or_else(|| {
             Failure::Drop("MLflow tracking is off (MLFLOW_TRACKING_URI unset)".into())
         })
@@ -81,7 +81,7 @@ impl Tracker {
 
     /// Awaits an MLflow call; a refusal (not a transient failure) also forgets the cached experiment, which may
     /// have been deleted.
-    async fn mlflow<T>(
+    pub(super) async fn mlflow<T>(
         &self,
         call: impl Future<Output = Result<T, MlflowError>>,
     ) -> Result<T, Failure> {
@@ -100,7 +100,7 @@ impl Tracker {
         Failure::Retry(e.to_string())
     }
 
-    async fn load_run(&self, run_id: &str) -> Result<RunRecord, Failure> {
+    pub(super) async fn load_run(&self, run_id: &str) -> Result<RunRecord, Failure> {
         self.inner
             .store
             .get_run(run_id)
@@ -109,7 +109,7 @@ impl Tracker {
             .ok_or_else(|| Failure::Drop(format!("run {run_id} no longer exists")))
     }
 
-    async fn load_trial(&self, trial_id: &str) -> Result<TrialRecord, Failure> {
+    pub(super) async fn load_trial(&self, trial_id: &str) -> Result<TrialRecord, Failure> {
         self.inner
             .store
             .get_trial(trial_id)
@@ -123,6 +123,7 @@ impl Tracker {
     pub(super) async fn deliver(&self, task: &OutboxTask) -> Result<Step, Failure> {
         match Task::parse(&task.kind, &task.payload).map_err(Failure::Drop)? {
             Task::Run(p) => self.deliver_run(&p.run_id).await,
+            Task::TrialStart(p) => self.deliver_trial_start(&p.trial_id).await,
             Task::Trial(p) => self.deliver_trial(&p.trial_id, &p.history).await,
             Task::Artifacts(p) => self.deliver_artifacts(&p).await,
             Task::RunFinal(p) => self.deliver_run_final(&p.run_id).await,
@@ -165,7 +166,7 @@ impl Tracker {
 
     /// The MLflow parent run id of `run`: recorded, delivered now through its pending `mlflow.run` task, or created
     /// here when no such task exists. `None` while another delivery holds that task.
-    async fn parent_id(&self, run: &RunRecord) -> Result<Option<String>, Failure> {
+    pub(super) async fn parent_id(&self, run: &RunRecord) -> Result<Option<String>, Failure> {
         if let Some(id) = &run.mlflow_run_id {
             return Ok(Some(id.clone()));
         }
@@ -180,7 +181,26 @@ impl Tracker {
         Ok(self.load_run(&run.run_id).await?.mlflow_run_id)
     }
 
-    /// `mlflow.trial`: the child run with params, metrics, history and final status.
+    /// The child run id recorded for `trial`, once its pending `mlflow.trial_start` task (if any) is delivered.
+    /// `Err(Step::Postponed)` while another delivery holds that task.
+    async fn started_child(
+        &self,
+        trial: &TrialRecord,
+    ) -> Result<Result<Option<String>, Step>, Failure> {
+        if let Some(id) = &trial.mlflow_run_id {
+            return Ok(Ok(Some(id.clone())));
+        }
+        if !self.prerequisite(KIND_TRIAL_START, &trial.trial_id).await? {
+            return Ok(Err(Step::Postponed(format!(
+                "the child run of trial {} is being created",
+                trial.trial_id
+            ))));
+        }
+        Ok(Ok(self.load_trial(&trial.trial_id).await?.mlflow_run_id))
+    }
+
+    /// `mlflow.trial`: completes the child run (params, metrics, history, final status), creating it first when
+    /// no `mlflow.trial_start` task did.
     async fn deliver_trial(&self, trial_id: &str, history: &[EpochPoint]) -> Result<Step, Failure> {
         let mirror = self.mirror()?;
         let trial = self.load_trial(trial_id).await?;
@@ -189,6 +209,15 @@ impl Tracker {
                 "trial {trial_id} has not finished"
             )));
         };
+        let child_id = match self.started_child(&trial).await? {
+            Err(postponed) => return Ok(postponed),
+            Ok(id) => id,
+        };
+        if let Some(child_id) = child_id {
+            self.mlflow(mirror.finish_child(&child_id, &trial, history, status))
+                .await?;
+            return Ok(Step::Done);
+        }
         let run = self.load_run(&trial.run_id).await?;
         let Some(parent) = self.parent_id(&run).await? else {
             return Ok(Step::Postponed(format!(
@@ -199,6 +228,7 @@ impl Tracker {
         let child = self
             .mlflow(mirror.mirror_trial(&parent, &trial, history, status))
             .await?;
+        self.remember_root(&child.info.run_id, &child.info.artifact_uri);
         self.inner
             .store
             .set_trial_mlflow_id(trial_id, &child.info.run_id)
@@ -213,8 +243,12 @@ impl Tracker {
         let Some(mirror) = &self.inner.mirror else {
             return Ok(Some(Destination::Default));
         };
-        let child_id = match &trial.mlflow_run_id {
-            Some(id) => id.clone(),
+        let started = match self.started_child(trial).await? {
+            Err(_) => return Ok(None),
+            Ok(id) => id,
+        };
+        let child_id = match started {
+            Some(id) => id,
             None => {
                 if !self.prerequisite(KIND_TRIAL, &trial.trial_id).await? {
                     return Ok(None);
@@ -236,8 +270,16 @@ impl Tracker {
                 }
             }
         };
-        let root = match mirror.client().get_run(&child_id).await {
-            Ok(run) => run.info.artifact_uri,
+        let fetched = match self.take_root(&child_id) {
+            Some(root) => Ok(root),
+            None => mirror
+                .client()
+                .get_run(&child_id)
+                .await
+                .map(|run| run.info.artifact_uri),
+        };
+        let root = match fetched {
+            Ok(root) => root,
             Err(e) if e.is_not_found() => {
                 tracing::warn!(trial = %trial.trial_id, run = %child_id, "the trial's MLflow run is gone; using the artifact store");
                 return Ok(Some(Destination::Default));
@@ -287,14 +329,15 @@ impl Tracker {
         let uri = match destination {
             Destination::Proxy(root) => {
                 let mirror = self.mirror()?;
-                for f in &files {
-                    self.mlflow(mirror.client().upload_artifact(
-                        &ArtifactRoot::uri(&root),
-                        &f.name,
-                        f.bytes.clone(),
-                    ))
-                    .await?;
-                }
+                let target = ArtifactRoot::uri(&root);
+                futures::future::try_join_all(files.iter().map(|f| {
+                    self.mlflow(
+                        mirror
+                            .client()
+                            .upload_artifact(&target, &f.name, f.bytes.clone()),
+                    )
+                }))
+                .await?;
                 root
             }
             Destination::S3(root) => match self.put_s3(&root, &files).await {
@@ -316,13 +359,16 @@ impl Tracker {
     }
 
     async fn put_s3(&self, root: &str, files: &[File]) -> Result<(), ArtifactError> {
-        for f in files {
+        futures::future::try_join_all(files.iter().map(|f| {
             let uri = format!("{}/{}", root.trim_end_matches('/'), f.name);
-            self.inner
-                .artifacts
-                .put_uri(&uri, f.bytes.clone(), &f.content_type)
-                .await?;
-        }
+            async move {
+                self.inner
+                    .artifacts
+                    .put_uri(&uri, f.bytes.clone(), &f.content_type)
+                    .await
+            }
+        }))
+        .await?;
         Ok(())
     }
 

@@ -243,8 +243,82 @@ impl Mirror {
         Ok(parent)
     }
 
-    /// Finds or creates the child run of `trial` under `parent_id`, logs its params, metrics and history, and
-    /// ends it with the trial's status.
+    /// What creates the child run of `trial` under `parent_id`, and the identity tags it is found by.
+    fn child_create<'t>(
+        experiment_id: &str,
+        parent_id: &str,
+        trial: &'t TrialRecord,
+    ) -> (CreateRun, [(&'static str, &'t str); 2]) {
+        let create = CreateRun {
+            run_name: Some(mapping::truncate_chars(
+                &trial.trial_id,
+                mapping::MAX_RUN_NAME_CHARS,
+            )),
+            tags: trial_tags(trial),
+            parent_run_id: Some(parent_id.to_string()),
+            ..CreateRun::in_experiment(experiment_id)
+        };
+        let identity = [
+            ("trial_id", trial.trial_id.as_str()),
+            (KIND_TAG, KIND_CHILD),
+        ];
+        (create, identity)
+    }
+
+    /// The child run of a trial about to train: found by its identity tags (left by an earlier attempt that
+    /// crashed before recording it), else created, in status RUNNING. Two requests. No search after creating:
+    /// the `mlflow.trial_start` task is the only creator of a trained trial's child run (the trial's other
+    /// tasks wait for it), and its claim keeps other deliveries away.
+    pub async fn start_child(
+        &self,
+        parent_id: &str,
+        trial: &TrialRecord,
+    ) -> Result<Run, MlflowError> {
+        let experiment_id = self.experiment_id().await?;
+        let (create, identity) = Self::child_create(&experiment_id, parent_id, trial);
+        if let Some(run) = self.find(&experiment_id, &identity).await? {
+            return Ok(run);
+        }
+        self.client.create_run(&create).await
+    }
+
+    /// Completes an existing child run: params, final metrics, per-epoch history and tags in one `log-batch`
+    /// (split only beyond MLflow's limits), then the trial's status. A param MLflow refuses because it was
+    /// logged before with another value is reported and skipped, and the rest is logged without it.
+    pub async fn finish_child(
+        &self,
+        child_id: &str,
+        trial: &TrialRecord,
+        history: &[EpochPoint],
+        status: MlflowStatus,
+    ) -> Result<(), MlflowError> {
+        let mut params = Vec::new();
+        mapping::params_from(None, &trial.parameters, &mut params);
+        let metrics = trial_metrics(trial, history);
+        let tags = trial_tags(trial);
+        match self
+            .client
+            .log_batch(child_id, &metrics, &params, &tags)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if !params.is_empty() && e.error_code() == Some("INVALID_PARAMETER_VALUE") => {
+                self.log_params(child_id, &params).await?;
+                self.client
+                    .log_batch(child_id, &metrics, &[], &tags)
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.client
+            .update_run(child_id, status, Some(now_millis()))
+            .await?;
+        Ok(())
+    }
+
+    /// Finds or creates the child run of `trial` under `parent_id` (searching again after creating, against a
+    /// concurrent creator), then completes it with [`Mirror::finish_child`]. For trials without a
+    /// `mlflow.trial_start` task: reported ones, async ones, and those enqueued before that task existed.
     pub async fn mirror_trial(
         &self,
         parent_id: &str,
@@ -253,32 +327,11 @@ impl Mirror {
         status: MlflowStatus,
     ) -> Result<Run, MlflowError> {
         let experiment_id = self.experiment_id().await?;
-        let identity = [
-            ("trial_id", trial.trial_id.as_str()),
-            (KIND_TAG, KIND_CHILD),
-        ];
-        let tags = trial_tags(trial);
-        let create = CreateRun {
-            run_name: Some(mapping::truncate_chars(
-                &trial.trial_id,
-                mapping::MAX_RUN_NAME_CHARS,
-            )),
-            tags: tags.clone(),
-            parent_run_id: Some(parent_id.to_string()),
-            ..CreateRun::in_experiment(&experiment_id)
-        };
+        let (create, identity) = Self::child_create(&experiment_id, parent_id, trial);
         let child = self
             .find_or_create(&experiment_id, &identity, create)
             .await?;
-        let id = child.info.run_id.as_str();
-        let mut params = Vec::new();
-        mapping::params_from(None, &trial.parameters, &mut params);
-        self.log_params(id, &params).await?;
-        self.client
-            .log_batch(id, &trial_metrics(trial, history), &[], &tags)
-            .await?;
-        self.client
-            .update_run(id, status, Some(now_millis()))
+        self.finish_child(&child.info.run_id, trial, history, status)
             .await?;
         Ok(child)
     }

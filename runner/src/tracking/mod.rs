@@ -1,14 +1,17 @@
 //! Tracking (DESIGN §2.6): the outbox delivery worker that mirrors runs and trials to MLflow and writes trial
 //! artifacts, retried with backoff until delivered, across restarts and outages.
 //!
-//! Handlers enqueue the tasks built by [`run_task`], [`trial_task`], [`artifacts_task`] and [`run_final_task`]
-//! in the same transaction as the result they describe; [`Tracker::spawn_worker`] delivers them, and
-//! [`Tracker::deliver_for_trial`] lets `/train` try a trial's tasks before replying.
+//! Handlers enqueue the tasks built by [`run_task`], [`trial_start_task`], [`trial_task`], [`artifacts_task`] and
+//! [`run_final_task`] in the same transaction as the state they describe; [`Tracker::spawn_worker`] delivers
+//! them (several at once), and [`Tracker::push`] starts delivering a trial's tasks at once, in the background,
+//! so `/train` never waits for MLflow or S3.
 //!
 //! - `mlflow.run`: the MLflow parent run of a run (run name = run id, tags `run_id`, `thunderhelm.kind=run`,
 //!   params from the run's parameters, budget and objective).
-//! - `mlflow.trial`: the child run of a trial (run name = trial id, `mlflow.parentRunId`, params, final metrics,
-//!   per-epoch history, status FINISHED / FAILED / KILLED).
+//! - `mlflow.trial_start`: the child run of a sync trial, created (status RUNNING) while it trains, committed
+//!   with the trial itself; the trial's other tasks wait for it.
+//! - `mlflow.trial`: the child run of a finished trial (run name = trial id, `mlflow.parentRunId`, params, final
+//!   metrics, per-epoch history, status FINISHED / FAILED / KILLED), created here when no `mlflow.trial_start` did.
 //! - `artifacts.trial`: the trial's files in the child run's artifact location (MLflow's proxy or S3), or under
 //!   `cerebros/<run_id>/<trial_id>/` in the artifact store when tracking is off.
 //! - `mlflow.run_final`: a finalized run's metrics, `best_<metric>`, `best_trial_id` and status.
@@ -22,17 +25,20 @@ mod deliver;
 mod mapping;
 mod mirror;
 mod sql;
+mod start;
 mod tasks;
 mod worker;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::artifacts::ArtifactStore;
@@ -47,8 +53,9 @@ pub use mirror::{KIND_CHILD, KIND_PARENT, client_config};
 pub use sql::TaskState;
 pub use tasks::{
     ArtifactsPayload, EncodedFile, EpochPoint, KIND_ARTIFACTS, KIND_RUN, KIND_RUN_FINAL,
-    KIND_TRIAL, KINDS, NewTask, RunPayload, Task, TrialPayload, artifacts_task, dedupe_key,
-    run_final_task, run_task, trial_task,
+    KIND_TRIAL, KIND_TRIAL_START, KINDS, NewTask, RunPayload, Task, TrialPayload,
+    TrialStartPayload, artifacts_task, dedupe_key, run_final_task, run_task, trial_start_task,
+    trial_task,
 };
 
 /// Delivers the outbox: MLflow mirroring and artifact uploads. Cheap to clone (clones share everything).
@@ -63,6 +70,12 @@ struct Inner {
     artifacts: ArtifactStore,
     wake: Notify,
     in_flight: Mutex<HashSet<i64>>,
+    /// Artifact roots of child runs created here, by MLflow run id (see `start.rs`).
+    roots: Mutex<HashMap<String, String>>,
+    /// Background pushes, awaited when the worker stops.
+    pushes: Mutex<JoinSet<()>>,
+    /// The worker's stop token, which pushes obey too.
+    stop: OnceLock<CancellationToken>,
     counters: [KindCounters; KINDS.len()],
     jitter: Mutex<Rng>,
 }
@@ -76,7 +89,7 @@ impl std::fmt::Debug for Tracker {
     }
 }
 
-/// What `/train`'s fast path achieved before its deadline.
+/// Where a trial's delivery stands.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeliveryReport {
     /// The trial's MLflow child run, once created.
@@ -160,6 +173,9 @@ impl Tracker {
                 artifacts,
                 wake: Notify::new(),
                 in_flight: Mutex::new(HashSet::new()),
+                roots: Mutex::new(HashMap::new()),
+                pushes: Mutex::new(JoinSet::new()),
+                stop: OnceLock::new(),
                 counters: Default::default(),
                 jitter: Mutex::new(Rng::seed_from_u64(seed)),
             }),
@@ -234,6 +250,44 @@ impl Tracker {
         json!({"mlflow": mlflow, "artifacts": artifacts})
     }
 
+    /// Whether a trial's deliveries stay on this machine: no MLflow, and artifacts in the local directory.
+    /// Then `/train` delivers before replying, which costs a few file writes.
+    pub fn delivers_locally(&self) -> bool {
+        self.inner.mirror.is_none() && matches!(self.inner.artifacts, ArtifactStore::Local { .. })
+    }
+
+    /// Starts delivering the pending tasks of `trial_id` and of its run now, in the background (the worker would
+    /// otherwise take them at its next poll). Returns at once; what fails stays in the outbox for the worker.
+    /// It stops with the worker's stop token, handing its claims back.
+    pub fn push(&self, trial_id: &str) {
+        let tracker = self.clone();
+        let id = trial_id.to_string();
+        let stop = self.inner.stop.get().cloned().unwrap_or_default();
+        let job = async move {
+            let until = tokio::time::Instant::now() + PUSH_LIMIT;
+            tracker.push_trial(&id, until, &stop).await;
+        };
+        if let Ok(mut pushes) = self.inner.pushes.lock() {
+            while pushes.try_join_next().is_some() {}
+            pushes.spawn(job);
+        }
+    }
+
+    /// Waits for the background pushes to end.
+    async fn wait_pushes(&self) {
+        let pushes = match self.inner.pushes.lock() {
+            Ok(mut set) => std::mem::take(&mut *set),
+            Err(_) => return,
+        };
+        pushes.join_all().await;
+    }
+
+    /// What is known of `trial_id`'s delivery now: its MLflow child run and artifact location once recorded,
+    /// and the kinds of its (and its run's) tasks still pending. Waits for nothing.
+    pub async fn delivery_status(&self, trial_id: &str) -> DeliveryReport {
+        self.report(trial_id).await
+    }
+
     /// Tries the pending tasks of `trial_id` and of its run now (the run's parent first, then the trial, then its
     /// artifacts), waiting at most `deadline`; what is left keeps going through the worker. Never fails: what
     /// could not be delivered in time is listed in `pending`.
@@ -241,8 +295,14 @@ impl Tracker {
         let until = tokio::time::Instant::now() + deadline;
         let tracker = self.clone();
         let id = trial_id.to_string();
-        let job =
-            tokio::spawn(async move { tracker.push_trial(&id, until).await }.in_current_span());
+        let job = tokio::spawn(
+            async move {
+                tracker
+                    .push_trial(&id, until, &CancellationToken::new())
+                    .await
+            }
+            .in_current_span(),
+        );
         let _ = tokio::time::timeout_at(until, job).await;
         self.report(trial_id).await
     }
@@ -280,10 +340,14 @@ impl Tracker {
     }
 }
 
-/// The tasks `/train` waits for, in delivery order.
-fn trial_keys<'a>(run_id: &'a str, trial_id: &'a str) -> [(&'static str, &'a str); 3] {
+/// How long a background push keeps at a trial's tasks before leaving them to the worker.
+const PUSH_LIMIT: Duration = Duration::from_secs(60);
+
+/// A trial's tasks (and its run's parent), in delivery order.
+fn trial_keys<'a>(run_id: &'a str, trial_id: &'a str) -> [(&'static str, &'a str); 4] {
     [
         (KIND_RUN, run_id),
+        (KIND_TRIAL_START, trial_id),
         (KIND_TRIAL, trial_id),
         (KIND_ARTIFACTS, trial_id),
     ]

@@ -8,6 +8,8 @@ use crate::store::outbox::OutboxEntry;
 
 /// Ensure the MLflow parent run of a run exists: `{"run_id"}`.
 pub const KIND_RUN: &str = "mlflow.run";
+/// Create the child run of a trial as its training starts, so its id is known early: `{"trial_id"}`.
+pub const KIND_TRIAL_START: &str = "mlflow.trial_start";
 /// Mirror a finished trial as a child run: `{"trial_id", "history": [{"epoch", "loss", …}]}`.
 pub const KIND_TRIAL: &str = "mlflow.trial";
 /// Upload a trained trial's files: `{"run_id", "trial_id", "files": [{"name", "content_type", "base64"}]}`.
@@ -15,7 +17,13 @@ pub const KIND_ARTIFACTS: &str = "artifacts.trial";
 /// Log a finalized run's metrics and status on its parent run: `{"run_id"}`.
 pub const KIND_RUN_FINAL: &str = "mlflow.run_final";
 /// Every kind the tracker delivers.
-pub const KINDS: [&str; 4] = [KIND_RUN, KIND_TRIAL, KIND_ARTIFACTS, KIND_RUN_FINAL];
+pub const KINDS: [&str; 5] = [
+    KIND_RUN,
+    KIND_TRIAL_START,
+    KIND_TRIAL,
+    KIND_ARTIFACTS,
+    KIND_RUN_FINAL,
+];
 
 /// A task ready to enqueue: at most one task per `dedupe_key` is ever stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +57,15 @@ pub fn run_task(run_id: &str) -> NewTask {
         kind: KIND_RUN,
         dedupe_key: dedupe_key(KIND_RUN, run_id),
         payload: json!({ "run_id": run_id }),
+    }
+}
+
+/// The `mlflow.trial_start` task of a trial about to train.
+pub fn trial_start_task(trial_id: &str) -> NewTask {
+    NewTask {
+        kind: KIND_TRIAL_START,
+        dedupe_key: dedupe_key(KIND_TRIAL_START, trial_id),
+        payload: json!({ "trial_id": trial_id }),
     }
 }
 
@@ -122,6 +139,13 @@ pub struct RunPayload {
     pub run_id: String,
 }
 
+/// `mlflow.trial_start` payload.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TrialStartPayload {
+    /// The trial.
+    pub trial_id: String,
+}
+
 /// `mlflow.trial` payload.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TrialPayload {
@@ -148,6 +172,8 @@ pub struct ArtifactsPayload {
 pub enum Task {
     /// `mlflow.run`.
     Run(RunPayload),
+    /// `mlflow.trial_start`.
+    TrialStart(TrialStartPayload),
     /// `mlflow.trial`.
     Trial(TrialPayload),
     /// `artifacts.trial`.
@@ -167,6 +193,7 @@ impl Task {
         }
         match kind {
             KIND_RUN => decode(kind, payload).map(Self::Run),
+            KIND_TRIAL_START => decode(kind, payload).map(Self::TrialStart),
             KIND_TRIAL => decode(kind, payload).map(Self::Trial),
             KIND_ARTIFACTS => decode(kind, payload).map(Self::Artifacts),
             KIND_RUN_FINAL => decode(kind, payload).map(Self::RunFinal),
@@ -215,6 +242,15 @@ mod tests {
         assert_eq!(
             (p.run_id.as_str(), p.files[0].name.as_str()),
             ("r-1", "model.safetensors")
+        );
+
+        let t = trial_start_task("t-1");
+        assert_eq!(t.dedupe_key, "mlflow.trial_start:t-1");
+        assert_eq!(
+            Task::parse(t.kind, &t.payload).unwrap(),
+            Task::TrialStart(TrialStartPayload {
+                trial_id: "t-1".into()
+            })
         );
 
         let t = run_final_task("r-1");

@@ -1,11 +1,11 @@
 //! The delivery loop: poll due tasks, claim each one, deliver it, and record the outcome (delivered, retry with
-//! backoff, postponed, or dropped). Also the `/train` fast path that pushes one trial's tasks.
+//! backoff, postponed, or dropped), several tasks at once. Also the push that starts one trial's tasks at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,8 @@ use crate::store::outbox::OutboxTask;
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// Tasks fetched per poll.
 const BATCH: i64 = 32;
+/// Deliveries the worker runs at once (each waits on MLflow or S3, not on this process).
+const CONCURRENCY: usize = 8;
 /// Pause of the fast path while another delivery holds one of its tasks.
 const FAST_PATH_PAUSE: Duration = Duration::from_millis(100);
 
@@ -62,10 +64,15 @@ impl Drop for InFlight<'_> {
 
 impl Tracker {
     /// Starts the delivery loop: polls due tasks every 250 ms (or at once after [`Tracker::nudge`]), delivers
-    /// them, and returns promptly once `stop` is cancelled, handing back the claim of a task it was delivering.
+    /// them, and returns promptly once `stop` is cancelled, handing back the claims of tasks it was delivering.
+    /// Background pushes ([`Tracker::push`]) stop with it, and it returns once they have handed back their claims.
     pub fn spawn_worker(&self, stop: CancellationToken) -> JoinHandle<()> {
+        let _ = self.inner.stop.set(stop.clone());
         let tracker = self.clone();
-        tokio::spawn(async move { tracker.work(stop).await })
+        tokio::spawn(async move {
+            tracker.work(stop).await;
+            tracker.wait_pushes().await;
+        })
     }
 
     async fn work(&self, stop: CancellationToken) {
@@ -79,23 +86,32 @@ impl Tracker {
                 }
             };
             let full = tasks.len() as i64 == BATCH;
-            let mut progressed = false;
-            for task in tasks {
-                let claimed = AtomicBool::new(false);
-                tokio::select! {
-                    outcome = self.process(&task, false, Some(&claimed)) => {
-                        progressed |= outcome != Processed::NotClaimed;
+            let progressed = AtomicBool::new(false);
+            let claims: Vec<AtomicBool> = tasks.iter().map(|_| AtomicBool::new(false)).collect();
+            let all = futures::stream::iter(tasks.iter().zip(&claims)).for_each_concurrent(
+                CONCURRENCY,
+                |(task, claimed)| {
+                    let progressed = &progressed;
+                    async move {
+                        if self.process(task, false, Some(claimed)).await != Processed::NotClaimed {
+                            progressed.store(true, Ordering::SeqCst);
+                        }
                     }
-                    () = stop.cancelled() => {
+                },
+            );
+            tokio::select! {
+                () = all => {}
+                () = stop.cancelled() => {
+                    for (task, claimed) in tasks.iter().zip(&claims) {
                         if claimed.load(Ordering::SeqCst) {
                             // Hand the task back so the next start (or another replica) takes it at once.
                             let _ = store.postpone(task.id, 0).await;
                         }
-                        return;
                     }
+                    return;
                 }
             }
-            if full && progressed {
+            if full && progressed.load(Ordering::SeqCst) {
                 continue;
             }
             tokio::select! {
@@ -107,7 +123,7 @@ impl Tracker {
     }
 
     /// Claims `task` and delivers it. `force` also takes a task that waits for a retry or a prerequisite (but
-    /// never one leased by a delivery in progress). `claimed` is set once the claim is won.
+    /// never one leased by a delivery in progress). `claimed` is set while this call holds the claim.
     pub(super) fn process<'a>(
         &'a self,
         task: &'a OutboxTask,
@@ -137,7 +153,11 @@ impl Tracker {
                 flag.store(true, Ordering::SeqCst);
             }
             let result = self.deliver(task).await;
-            self.settle(task, result).await
+            let processed = self.settle(task, result).await;
+            if let Some(flag) = claimed {
+                flag.store(false, Ordering::SeqCst);
+            }
+            processed
         }
         .boxed()
     }
@@ -193,33 +213,76 @@ impl Tracker {
         processed
     }
 
-    /// The fast path's job: delivers the run's, the trial's and the artifacts' tasks in that order until none is
-    /// pending, one fails, or `until` passes.
-    pub(super) async fn push_trial(&self, trial_id: &str, until: Instant) {
+    /// Delivers the run's parent, then the trial's child run, then the trial's metrics and its artifacts (those
+    /// two at once) until none is pending, one fails, or `until` passes.
+    /// On `stop`, hands the claims it holds back (as the worker does) and returns.
+    pub(super) async fn push_trial(
+        &self,
+        trial_id: &str,
+        until: Instant,
+        stop: &CancellationToken,
+    ) {
         let store = &self.inner.store;
         let Ok(Some(trial)) = store.get_trial(trial_id).await else {
             return;
         };
+        let [run, start, metrics, artifacts] = trial_keys(&trial.run_id, trial_id);
+        let stages: [&[(&str, &str)]; 3] = [&[run], &[start], &[metrics, artifacts]];
         loop {
             let mut pending = false;
             let mut waiting = false;
-            for (kind, id) in trial_keys(&trial.run_id, trial_id) {
-                let Ok(Some((task, false))) = store.outbox_task_by_key(&dedupe_key(kind, id)).await
-                else {
+            for stage in stages {
+                let mut tasks = Vec::new();
+                for (kind, id) in stage {
+                    if let Ok(Some((task, false))) =
+                        store.outbox_task_by_key(&dedupe_key(kind, id)).await
+                    {
+                        tasks.push(task);
+                    }
+                }
+                if tasks.is_empty() {
                     continue;
-                };
+                }
                 pending = true;
-                match self.process(&task, true, None).await {
-                    Processed::Failed => return,
-                    Processed::NotClaimed | Processed::Postponed => waiting = true,
-                    Processed::Delivered | Processed::Dropped => {}
+                let claims: Vec<AtomicBool> =
+                    tasks.iter().map(|_| AtomicBool::new(false)).collect();
+                let all = futures::future::join_all(
+                    tasks
+                        .iter()
+                        .zip(&claims)
+                        .map(|(t, claimed)| self.process(t, true, Some(claimed))),
+                );
+                let outcomes = tokio::select! {
+                    outcomes = all => outcomes,
+                    () = stop.cancelled() => {
+                        for (task, claimed) in tasks.iter().zip(&claims) {
+                            if claimed.load(Ordering::SeqCst) {
+                                let _ = store.postpone(task.id, 0).await;
+                            }
+                        }
+                        return;
+                    }
+                };
+                if outcomes.contains(&Processed::Failed) {
+                    return;
+                }
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, Processed::NotClaimed | Processed::Postponed))
+                {
+                    // Later stages need this one; come back after a pause.
+                    waiting = true;
+                    break;
                 }
             }
             if !pending || Instant::now() >= until {
                 return;
             }
             if waiting {
-                tokio::time::sleep_until((Instant::now() + FAST_PATH_PAUSE).min(until)).await;
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep_until((Instant::now() + FAST_PATH_PAUSE).min(until)) => {}
+                }
             }
         }
     }

@@ -1,5 +1,7 @@
-//! One training from request to stored result: admission, dataset, the trainer on a blocking thread with a
-//! heartbeat, the result committed with its outbox tasks, then a bounded attempt to deliver them before replying.
+//! One training from request to stored result: admission, dataset, the trial committed with the task that
+//! creates its MLflow child run while it trains, the trainer on a blocking thread with a heartbeat, the result
+//! committed with its outbox tasks, then the reply. MLflow and S3 deliveries run in the background; the reply
+//! carries what is delivered by then and lists what is pending (only a purely local artifact write is awaited).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,8 +18,8 @@ use crate::store::outbox::OutboxEntry;
 use crate::store::training::{NewTraining, SubmitOutcome, TrainingResult};
 use crate::tracking;
 
-/// How long `/train` waits for MLflow and S3 before replying with what is still pending.
-const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
+/// How long `/train` waits for the local artifact directory (its only awaited delivery) before replying.
+const LOCAL_DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The `/train` reply.
 #[derive(Debug)]
@@ -107,6 +109,15 @@ impl Trainer {
             )
             .await?;
         let claim_for = (!req.asynchronous).then_some(&*self.replica);
+        // A sync trial trains now: its MLflow child run is created meanwhile, so the end only completes it.
+        let early: Vec<OutboxEntry> = if claim_for.is_some() && self.tracker.mlflow_enabled() {
+            vec![
+                tracking::run_task(run_id.as_str()).into(),
+                tracking::trial_start_task(req.trial_id.as_str()).into(),
+            ]
+        } else {
+            Vec::new()
+        };
         let outcome = self
             .store
             .submit_training(&NewTraining {
@@ -115,6 +126,7 @@ impl Trainer {
                 params: &req.params,
                 request: &raw,
                 claim_for,
+                outbox: &early,
             })
             .await?;
         let trial = match outcome {
@@ -131,6 +143,9 @@ impl Trainer {
         if req.asynchronous {
             self.wake.notify_one();
             return Ok(TrainReply::Accepted(reply_json(&trial, &[])));
+        }
+        if !early.is_empty() {
+            self.tracker.push(&trial.trial_id);
         }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.permits.clone().acquire_owned().await;
@@ -155,10 +170,14 @@ impl Trainer {
                     .to_string(),
             ));
         }
-        let report = self
-            .tracker
-            .deliver_for_trial(&stored.trial_id, DELIVERY_DEADLINE)
-            .await;
+        let report = if self.tracker.delivers_locally() {
+            self.tracker
+                .deliver_for_trial(&stored.trial_id, LOCAL_DELIVERY_DEADLINE)
+                .await
+        } else {
+            self.tracker.push(&stored.trial_id);
+            self.tracker.delivery_status(&stored.trial_id).await
+        };
         let refreshed = self
             .store
             .get_trial(&stored.trial_id)

@@ -81,7 +81,29 @@ async fn trials_and_runs_are_mirrored_to_mlflow_with_artifacts() {
                                  "params": {"epochs": 12, "patience": null, "controller": {"smooth": 0.2}}}))
         .await;
     assert_eq!(s, 200, "{body}");
-    let trial = wait_delivered(&app, "mirrored-t1", true, Duration::from_secs(60)).await;
+    // The reply waits for no delivery: what MLflow and S3 have not received yet is listed as pending.
+    let pending: Vec<&str> = body["pending"]
+        .as_array()
+        .expect("pending listed")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        body["artifact_uri"].is_string() || pending.contains(&"artifacts.trial"),
+        "{body}"
+    );
+    assert!(
+        body["mlflow_run_id"].is_string() || pending.contains(&"mlflow.trial_start"),
+        "{body}"
+    );
+    wait_outbox_empty(&app, Duration::from_secs(60)).await;
+    let trial = wait_delivered(&app, "mirrored-t1", true, Duration::from_secs(5)).await;
+    if let Some(early) = body["mlflow_run_id"].as_str() {
+        assert_eq!(
+            trial["mlflow_run_id"], early,
+            "the child run named in the reply is the one completed"
+        );
+    }
     let client = mlflow();
     let child = client
         .get_run(trial["mlflow_run_id"].as_str().unwrap())
@@ -252,5 +274,74 @@ async fn mlflow_and_s3_outages_lose_nothing() {
         files.iter().any(|f| f.path == "model.safetensors"),
         "{files:?}"
     );
+    app.stop().await;
+}
+
+/// With MLflow's artifact destination in S3 (the second MLflow of `scripts/test.sh`), a trained trial's files
+/// are objects in that bucket, under MLflow's layout `<destination>/<experiment id>/<run id>/artifacts/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mlflow_on_s3_the_trial_files_are_objects_in_its_bucket() {
+    let uri = service_var("THUNDERHELM_MLFLOW_S3_URI");
+    let destination = service_var("THUNDERHELM_MLFLOW_S3_DESTINATION");
+    assert!(destination.starts_with("s3://"), "{destination}");
+    let mut env = vec![
+        ("MLFLOW_TRACKING_URI", uri.clone()),
+        ("MLFLOW_EXPERIMENT_NAME", unique("thunderhelm-s3dest")),
+    ];
+    env.extend(s3_env());
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_with(Backend::Sqlite, &env_refs).await;
+    let trial_id = unique("s3dest");
+    let (s, body) = app
+        .post(
+            "/train",
+            &json!({"trial_id": trial_id, "run_id": unique("s3dest-run"), "dataset_id": "moons",
+                                 "params": {"epochs": 4}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    wait_outbox_empty(&app, Duration::from_secs(60)).await;
+    let trial = wait_delivered(&app, &trial_id, true, Duration::from_secs(5)).await;
+    let root = trial["artifact_uri"].as_str().unwrap();
+    let relative = root
+        .strip_prefix("mlflow-artifacts:/")
+        .unwrap_or_else(|| panic!("proxied artifact root expected: {root}"));
+    let settings = runner::config::Settings::from_vars(
+        &s3_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+    .unwrap();
+    let store = runner::artifacts::ArtifactStore::from_settings(&settings)
+        .await
+        .unwrap();
+    let prefix = format!("{}/{relative}", destination.trim_end_matches('/'));
+    let model = store
+        .get_s3(&format!("{prefix}/model.safetensors"), 64 << 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        model.len() as f64,
+        trial["metrics"]["artifact_bytes"].as_f64().unwrap()
+    );
+    let architecture = store
+        .get_s3(&format!("{prefix}/architecture.json"), 1 << 20)
+        .await
+        .unwrap();
+    assert!(serde_json::from_slice::<Value>(&architecture).is_ok());
+    let metrics = store
+        .get_s3(&format!("{prefix}/metrics.json"), 1 << 20)
+        .await
+        .unwrap();
+    let metrics: Value = serde_json::from_slice(&metrics).unwrap();
+    assert_eq!(metrics["accuracy"], trial["metrics"]["accuracy"]);
+    // MLflow serves the same bytes back through its proxy.
+    let through_mlflow = MlflowClient::new(Config::new(&uri).unwrap())
+        .unwrap()
+        .download_artifact_bytes(&ArtifactRoot::uri(root), "model.safetensors")
+        .await
+        .unwrap();
+    assert_eq!(through_mlflow, model);
     app.stop().await;
 }
