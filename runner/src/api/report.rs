@@ -8,6 +8,17 @@ use crate::error::ApiError;
 use crate::report::render_run_report;
 
 /// `GET /runs/{run_id}/report`: summary, optimisation history, parallel coordinates and trial table.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}/report",
+    operation_id = "run_report",
+    tag = "runs",
+    params(("run_id" = String, Path, description = "The run")),
+    responses(
+        (status = 200, description = "A self-contained HTML page", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown run", body = super::schemas::ErrorBody),
+    )
+)]
 pub async fn report(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
