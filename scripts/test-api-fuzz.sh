@@ -17,7 +17,7 @@
 #   RUNNER_BIN               the runner binary (default: $CARGO_TARGET_DIR/debug/cerebros-runner; built when missing)
 #   API_FUZZ_MAX_EXAMPLES    test cases per operation and phase (default 40)
 #   API_FUZZ_SEED            schemathesis seed (default 1, so runs are reproducible)
-#   API_FUZZ_WORKERS         concurrent workers (default 2)
+#   API_FUZZ_WORKERS         concurrent workers (default 1)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,7 +31,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="${RUNNER_BIN:-$TARGET/debug/cerebros-runner}"
 MAX_EXAMPLES="${API_FUZZ_MAX_EXAMPLES:-40}"
 SEED="${API_FUZZ_SEED:-1}"
-WORKERS="${API_FUZZ_WORKERS:-2}"
+WORKERS="${API_FUZZ_WORKERS:-1}"
 
 log() { echo "test-api-fuzz: $*" >&2; }
 

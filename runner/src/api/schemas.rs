@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 // ---------------------------------------------------------------------------------------------------------
 // Errors
@@ -68,6 +70,12 @@ pub enum ErrorCode {
 // Shared pieces
 // ---------------------------------------------------------------------------------------------------------
 
+/// A metric or parameter name, following MLflow's key rules: letters, digits, `_ - . / :` and spaces, at most 250
+/// characters, a relative path without `..` segments.
+#[derive(ToSchema, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[schema(pattern = r"^[\w\-. :][\w\-. :/]{0,249}$")]
+pub struct MetricKey(pub String);
+
 /// Lifecycle of a trial.
 #[derive(ToSchema, Serialize)]
 #[schema(rename_all = "lowercase")]
@@ -119,7 +127,7 @@ pub enum Direction {
 #[serde(untagged)]
 pub enum Objective {
     /// A metric name, following MLflow's key rules.
-    Metric(String),
+    Metric(MetricKey),
     /// An explicit objective.
     Spec(ObjectiveSpec),
 }
@@ -128,8 +136,7 @@ pub enum Objective {
 #[derive(ToSchema, Serialize)]
 pub struct ObjectiveSpec {
     /// Metric name (default `accuracy`); `name` is accepted as an alias.
-    #[schema(min_length = 1, max_length = 250)]
-    pub metric: Option<String>,
+    pub metric: Option<MetricKey>,
     /// Direction; implied by the metric when absent.
     pub direction: Option<Direction>,
 }
@@ -292,7 +299,7 @@ pub enum Strategy {
 #[schema(example = json!({"run_id": "run-1", "k": 4, "space": {"lr": {"loguniform": [1e-5, 0.1]}}, "objective": "val_loss"}))]
 pub struct ProposeBody {
     /// The run (study): 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub run_id: String,
     /// Number of candidates (default 1).
     #[schema(minimum = 1, maximum = 64)]
@@ -348,54 +355,99 @@ pub enum TrainMode {
 #[schema(example = json!({"levels": 2, "units_per_level": 2, "neurons_per_unit": 16, "epochs": 5, "lr": 0.01}))]
 pub struct TrainParams {
     /// Hidden levels (default 2).
-    #[schema(minimum = 1, maximum = 16)]
+    #[schema(minimum = 1, maximum = 16, nullable = false)]
     pub levels: Option<u64>,
     /// Units per level: one number for every level, or one per level (1–64 each; default 2).
+    #[schema(nullable = false)]
     pub units_per_level: Option<PerLevel>,
     /// Width of each unit's dense layer: one number, or one per level (1–4096 each; default 32).
+    #[schema(nullable = false)]
     pub neurons_per_unit: Option<PerLevel>,
     /// Activation (default `relu`).
-    pub activation: Option<String>,
+    #[schema(nullable = false)]
+    pub activation: Option<Activation>,
     /// Probability of a lateral connection to each unit on the left, in [0, 1] (default 0.25).
-    #[schema(minimum = 0.0, maximum = 1.0)]
+    #[schema(minimum = 0.0, maximum = 1.0, nullable = false)]
     pub p_lateral_connection: Option<f64>,
     /// Probability an input is drawn from the previous level, in [0, 1] (default 0.7).
-    #[schema(minimum = 0.0, maximum = 1.0)]
+    #[schema(minimum = 0.0, maximum = 1.0, nullable = false)]
     pub predecessor_affinity: Option<f64>,
     /// Dropout on each unit's input, in [0, 1) (default 0).
-    #[schema(minimum = 0.0, exclusive_maximum = 1.0)]
+    #[schema(minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
     pub dropout: Option<f64>,
     /// Layer normalisation (default false).
+    #[schema(nullable = false)]
     pub normalization: Option<bool>,
     /// Step size, in (0, 10] (default 0.01; alias `lr`).
-    #[schema(exclusive_minimum = 0.0, maximum = 10.0)]
+    #[schema(exclusive_minimum = 0.0, maximum = 10.0, nullable = false)]
     pub learning_rate: Option<f64>,
     /// Passes over the training split (default 30).
-    #[schema(minimum = 1, maximum = 10000)]
+    #[schema(minimum = 1, maximum = 10000, nullable = false)]
     pub epochs: Option<u64>,
     /// Mini-batch size (default 32).
-    #[schema(minimum = 1, maximum = 65536)]
+    #[schema(minimum = 1, maximum = 65536, nullable = false)]
     pub batch_size: Option<u64>,
     /// `sgd`, `adam` (default) or `adamw`.
-    pub optimizer: Option<String>,
+    #[schema(nullable = false)]
+    pub optimizer: Option<Optimizer>,
     /// Weight decay on dense weights, in [0, 1].
-    #[schema(minimum = 0.0, maximum = 1.0)]
+    #[schema(minimum = 0.0, maximum = 1.0, nullable = false)]
     pub weight_decay: Option<f64>,
     /// Early-stopping patience in epochs (default none).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, nullable = false)]
     pub patience: Option<u64>,
     /// Seed for wiring, initialisation, shuffling and dropout (default 0).
+    #[schema(nullable = false)]
     pub seed: Option<u64>,
 }
+
+/// Activation of the hidden units (case-insensitive; `swish` = silu, `identity`/`none` = linear).
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// Leaky rectifier.
+    LeakyRelu,
+    /// Exponential linear unit.
+    Elu,
+    /// Gaussian error linear unit.
+    Gelu,
+    /// x·sigmoid(x).
+    Silu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic.
+    Sigmoid,
+    /// Identity.
+    Linear,
+}
+
+/// Optimiser (case-insensitive).
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
+/// A count of at least 1.
+#[derive(ToSchema, Serialize)]
+#[schema(minimum = 1)]
+pub struct PositiveCount(pub u64);
 
 /// A per-level count: one number for all levels, or one per level.
 #[derive(ToSchema, Serialize)]
 #[serde(untagged)]
 pub enum PerLevel {
     /// The same count on every level.
-    All(u64),
+    All(PositiveCount),
     /// One count per level.
-    Each(Vec<u64>),
+    Each(Vec<PositiveCount>),
 }
 
 /// A dataset: inline rows (arrays with the label last, or objects with a `label` key), a list of dataset
@@ -429,10 +481,10 @@ pub struct DatasetObject {
 pub struct TrainBody {
     /// The trial: 1–256 printable characters. Reusing it with different parameters is a 409; with the same ones
     /// the stored result is returned.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub trial_id: String,
     /// The run; when absent, the run whose pending proposal has these params, else `default`.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub run_id: Option<String>,
     /// Training parameters.
     pub params: Option<TrainParams>,
@@ -476,11 +528,66 @@ pub struct TrainReply {
 // Bridge
 // ---------------------------------------------------------------------------------------------------------
 
+/// Run and trial ids: printable characters (no control characters).
+const ID_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
+
+/// The schema of a bridge body: the contract's fields (`$fields`) flat at top level, or nested under one of the
+/// `$nested` keys, with the `$required` ids (non-empty strings) present at top level or under one key.
+fn flat_or_nested(
+    fields: &str,
+    required: &[&str],
+    nested: &[&str],
+    description: &str,
+) -> RefOr<Schema> {
+    let id = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(256))
+            .pattern(Some(ID_PATTERN))
+    };
+    let with_ids = || {
+        required.iter().fold(ObjectBuilder::new(), |o, field| {
+            o.property(*field, id()).required(*field)
+        })
+    };
+    let alternatives = nested.iter().fold(AnyOfBuilder::new().item(with_ids()), |a, key| {
+        a.item(ObjectBuilder::new().property(*key, with_ids()).required(*key))
+    });
+    let containers = nested.iter().fold(ObjectBuilder::new(), |o, key| {
+        o.property(*key, Ref::from_schema_name(fields))
+    });
+    AllOfBuilder::new()
+        .item(Ref::from_schema_name(fields))
+        .item(containers)
+        .item(alternatives)
+        .description(Some(description))
+        .into()
+}
+
+/// Implements the schema traits of a bridge body type with [`flat_or_nested`].
+macro_rules! flat_or_nested {
+    ($body:ident, $fields:ident, [$($required:literal),*], [$($nested:literal),*], $description:literal) => {
+        impl PartialSchema for $body {
+            fn schema() -> RefOr<Schema> {
+                flat_or_nested(stringify!($fields), &[$($required),*], &[$($nested),*], $description)
+            }
+        }
+
+        impl ToSchema for $body {
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                schemas.push(($fields::name().into_owned(), $fields::schema()));
+                <$fields as ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
 /// RunStartedV1 fields.
 #[derive(ToSchema, Serialize)]
-pub struct RunStartedFields {
+pub struct RunStartedV1 {
     /// The run: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub run_id: Option<String>,
     /// Dataset reference for the run's trainings.
     pub dataset_id: Option<String>,
@@ -493,7 +600,7 @@ pub struct RunStartedFields {
     /// Budget map.
     pub budget: Option<BTreeMap<String, Value>>,
     /// Priors / overrides (names follow MLflow's key rules).
-    pub parameters: Option<BTreeMap<String, Value>>,
+    pub parameters: Option<BTreeMap<MetricKey, Value>>,
     /// Temperature.
     pub tau: Option<f64>,
     /// Correlation id.
@@ -505,20 +612,18 @@ pub struct RunStartedFields {
 }
 
 /// `POST /bridge/start` request: RunStartedV1 fields flat at top level (as the stub sends them), or nested under
-/// `payload` (or Thunderline's `spec` / `opts`); top-level fields win. `run_id` is required in one of them.
-#[derive(ToSchema, Serialize)]
-#[schema(example = json!({"run_id": "run-1", "dataset_id": "moons", "objective": "accuracy", "search_space": {"lr": {"loguniform": [1e-5, 0.1]}}}))]
-pub struct BridgeStartBody {
-    /// Flat fields.
-    #[serde(flatten)]
-    pub fields: RunStartedFields,
-    /// Nested fields.
-    pub payload: Option<RunStartedFields>,
-    /// Thunderline's later shape.
-    pub spec: Option<RunStartedFields>,
-    /// Thunderline's later shape.
-    pub opts: Option<RunStartedFields>,
-}
+/// `payload` (or Thunderline's `spec` / `opts`); top-level fields win. Idempotent: the same content again is a 200,
+/// different content for a started run a 409.
+pub struct BridgeStartBody;
+
+flat_or_nested!(
+    BridgeStartBody,
+    RunStartedV1,
+    ["run_id"],
+    ["payload", "spec", "opts"],
+    "RunStartedV1 fields flat at top level (as the stub sends them), or nested under `payload` (or Thunderline's \
+     `spec` / `opts`); top-level fields win. `run_id` is required in one of them."
+);
 
 /// `POST /bridge/start` reply.
 #[derive(ToSchema, Serialize)]
@@ -532,6 +637,75 @@ pub struct BridgeStartReply {
     pub mlflow_run_id: Option<String>,
 }
 
+/// Status a trial may be reported with (TrialReportedV1), case-insensitive.
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportedStatus {
+    /// Finished with metrics.
+    Succeeded,
+    /// Alias of `succeeded`.
+    Success,
+    /// Alias of `succeeded`.
+    Completed,
+    /// Alias of `succeeded`.
+    Complete,
+    /// Finished with an error.
+    Failed,
+    /// Alias of `failed`.
+    Failure,
+    /// Alias of `failed`.
+    Error,
+    /// Not evaluated on purpose.
+    Skipped,
+    /// Stopped before finishing.
+    Cancelled,
+    /// Alias of `cancelled`.
+    Canceled,
+}
+
+/// Status a run may be finalized with (RunFinalizedV1), case-insensitive.
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalStatus {
+    /// Finalized as succeeded.
+    Succeeded,
+    /// Alias of `succeeded`.
+    Success,
+    /// Alias of `succeeded`.
+    Completed,
+    /// Alias of `succeeded`.
+    Complete,
+    /// Finalized as failed.
+    Failed,
+    /// Alias of `failed`.
+    Failure,
+    /// Alias of `failed`.
+    Error,
+    /// Finalized as cancelled.
+    Cancelled,
+    /// Alias of `cancelled`.
+    Canceled,
+    /// Finalized as timed out.
+    Timeout,
+    /// Alias of `timeout`.
+    TimedOut,
+}
+
+/// 0 or 1.
+#[derive(ToSchema, Serialize)]
+#[schema(minimum = 0, maximum = 1)]
+pub struct ZeroOrOne(pub i64);
+
+/// A boolean spelled as text.
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoolText {
+    /// True.
+    True,
+    /// False.
+    False,
+}
+
 /// A flexible boolean: `true`, `false`, `"true"`, `"false"`, `1` or `0`.
 #[derive(ToSchema, Serialize)]
 #[serde(untagged)]
@@ -539,31 +713,30 @@ pub enum FlexBool {
     /// A JSON boolean.
     Bool(bool),
     /// `"true"` or `"false"` (case-insensitive).
-    Text(String),
+    Text(BoolText),
     /// 1 or 0.
-    Int(i64),
+    Int(ZeroOrOne),
 }
 
 /// TrialReportedV1 fields.
 #[derive(ToSchema, Serialize)]
-pub struct TrialReportedFields {
+pub struct TrialReportedV1 {
     /// The trial: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub trial_id: Option<String>,
     /// The run: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub run_id: Option<String>,
     /// Pulse id.
     pub pulse_id: Option<String>,
     /// Candidate id.
     pub candidate_id: Option<String>,
-    /// `succeeded` (default), `failed`, `skipped` or `cancelled` (case-insensitive; `canceled`, `success`,
-    /// `completed`, `error`… accepted).
-    pub status: Option<String>,
+    /// `succeeded` (default), `failed`, `skipped` or `cancelled`; case-insensitive, with the aliases listed.
+    pub status: Option<ReportedStatus>,
     /// Metrics; names follow MLflow's key rules, nested objects are flattened with dots.
-    pub metrics: Option<BTreeMap<String, Value>>,
+    pub metrics: Option<BTreeMap<MetricKey, Value>>,
     /// Parameters the trial ran with.
-    pub parameters: Option<BTreeMap<String, Value>>,
+    pub parameters: Option<BTreeMap<MetricKey, Value>>,
     /// Where its artifacts are.
     pub artifact_uri: Option<String>,
     /// Duration in milliseconds.
@@ -580,15 +753,16 @@ pub struct TrialReportedFields {
 
 /// `POST /bridge/record` request: TrialReportedV1 fields flat or nested under `payload`; idempotent on
 /// `(run_id, trial_id)`, 409 when the trial id is reused with different content.
-#[derive(ToSchema, Serialize)]
-#[schema(example = json!({"run_id": "run-1", "trial_id": "t-1", "status": "succeeded", "metrics": {"accuracy": 0.91}, "parameters": {"lr": 0.001}}))]
-pub struct BridgeRecordBody {
-    /// Flat fields.
-    #[serde(flatten)]
-    pub fields: TrialReportedFields,
-    /// Nested fields.
-    pub payload: Option<TrialReportedFields>,
-}
+pub struct BridgeRecordBody;
+
+flat_or_nested!(
+    BridgeRecordBody,
+    TrialReportedV1,
+    ["run_id", "trial_id"],
+    ["payload"],
+    "TrialReportedV1 fields flat at top level or nested under `payload`; top-level fields win. `run_id` and \
+     `trial_id` are required."
+);
 
 /// `POST /bridge/record` reply.
 #[derive(ToSchema, Serialize)]
@@ -607,17 +781,16 @@ pub struct BridgeRecordReply {
 
 /// RunFinalizedV1 fields.
 #[derive(ToSchema, Serialize)]
-pub struct RunFinalizedFields {
+pub struct RunFinalizedV1 {
     /// The run: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub run_id: Option<String>,
     /// Pulse id.
     pub pulse_id: Option<String>,
-    /// `succeeded` (default), `failed`, `cancelled` or `timeout` (case-insensitive; `canceled`, `timed_out`…
-    /// accepted).
-    pub status: Option<String>,
+    /// `succeeded` (default), `failed`, `cancelled` or `timeout`; case-insensitive, with the aliases listed.
+    pub status: Option<FinalStatus>,
     /// Aggregate metrics.
-    pub metrics: Option<BTreeMap<String, Value>>,
+    pub metrics: Option<BTreeMap<MetricKey, Value>>,
     /// Best trial named by the caller.
     pub best_trial_id: Option<String>,
     /// Duration in milliseconds.
@@ -634,15 +807,15 @@ pub struct RunFinalizedFields {
 
 /// `POST /bridge/finalize` request: RunFinalizedV1 fields flat or nested under `payload`; idempotent, 409 when a
 /// finalized run is finalized again differently.
-#[derive(ToSchema, Serialize)]
-#[schema(example = json!({"run_id": "run-1", "status": "succeeded"}))]
-pub struct BridgeFinalizeBody {
-    /// Flat fields.
-    #[serde(flatten)]
-    pub fields: RunFinalizedFields,
-    /// Nested fields.
-    pub payload: Option<RunFinalizedFields>,
-}
+pub struct BridgeFinalizeBody;
+
+flat_or_nested!(
+    BridgeFinalizeBody,
+    RunFinalizedV1,
+    ["run_id"],
+    ["payload"],
+    "RunFinalizedV1 fields flat at top level or nested under `payload`; top-level fields win. `run_id` is required."
+);
 
 /// `POST /bridge/finalize` reply: the best trial among succeeded ones by the run's objective.
 #[derive(ToSchema, Serialize)]
