@@ -29,7 +29,7 @@ def _cap(value, limit):
             return value
         return str(min(number, limit)) if number == number else value
     if isinstance(value, list):
-        return [_cap(v, limit) for v in value[:limit]]
+        return [_cap(v, limit) for v in value[: CAPS["levels"]]]
     return value
 
 

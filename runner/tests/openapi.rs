@@ -132,6 +132,7 @@ fn every_route_is_documented_with_its_errors() {
     let codes = &api["components"]["schemas"]["ErrorCode"]["enum"];
     for code in [
         "malformed_json",
+        "malformed_path",
         "unauthorized",
         "not_found",
         "conflict",

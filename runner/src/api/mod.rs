@@ -7,6 +7,7 @@ pub mod health;
 pub mod json;
 pub mod openapi;
 pub mod pagination;
+pub mod path;
 pub mod propose;
 pub mod report;
 pub mod runs;

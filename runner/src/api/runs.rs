@@ -1,12 +1,13 @@
 //! `GET /runs`, `GET|DELETE /runs/{run_id}`, `GET /runs/{run_id}/trials`, `GET /trials/{trial_id}`.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::pagination::{Page, PageQuery};
+use super::path::PathId;
 use super::schemas::{ErrorBody, Run, RunPage, Trial, TrialPage};
 use super::summary::run_json;
 use crate::domain::RunId;
@@ -65,12 +66,13 @@ pub(crate) async fn run_with_trials(
     params(("run_id" = String, Path, description = "The run")),
     responses(
         (status = 200, description = "The run", body = Run),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
         (status = 404, description = "Unknown run", body = ErrorBody),
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathId(run_id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let (run, trials) = run_with_trials(&state, &run_id).await?;
     Ok(Json(run_json(
@@ -99,12 +101,13 @@ async fn pending_count(state: &AppState, run_id: &str) -> Result<usize, ApiError
     params(("run_id" = String, Path, description = "The run")),
     responses(
         (status = 204, description = "Forgotten"),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
         (status = 404, description = "Unknown run", body = ErrorBody),
     )
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathId(run_id): PathId,
 ) -> Result<StatusCode, ApiError> {
     if state.store.delete_run(&run_id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -122,13 +125,14 @@ pub async fn delete(
     params(("run_id" = String, Path, description = "The run"), PageQuery),
     responses(
         (status = 200, description = "A page of the run's trials, oldest first", body = TrialPage),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
         (status = 404, description = "Unknown run", body = ErrorBody),
         (status = 422, description = "`limit` or `offset` is invalid", body = ErrorBody),
     )
 )]
 pub async fn trials(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathId(run_id): PathId,
     query: RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let page = Page::parse(&query)?;
@@ -157,12 +161,13 @@ pub async fn trials(
     params(("trial_id" = String, Path, description = "The trial")),
     responses(
         (status = 200, description = "The trial", body = Trial),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
         (status = 404, description = "Unknown trial", body = ErrorBody),
     )
 )]
 pub async fn trial(
     State(state): State<AppState>,
-    Path(trial_id): Path<String>,
+    PathId(trial_id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     state
         .store

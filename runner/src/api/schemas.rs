@@ -43,6 +43,8 @@ pub struct ErrorDetail {
 pub enum ErrorCode {
     /// 400: the body is not valid JSON (or is empty, or nests deeper than 128 levels).
     MalformedJson,
+    /// 400: a path segment cannot be decoded (a percent-encoded id that is not UTF-8).
+    MalformedPath,
     /// 401: missing or wrong bearer token.
     Unauthorized,
     /// 404: unknown run, trial or route.
@@ -440,6 +442,11 @@ pub enum Optimizer {
 #[schema(minimum = 1)]
 pub struct PositiveCount(pub u64);
 
+/// One count per level (1 to 16 entries).
+#[derive(ToSchema, Serialize)]
+#[schema(min_items = 1, max_items = 16)]
+pub struct PerLevelList(pub Vec<PositiveCount>);
+
 /// A per-level count: one number for all levels, or one per level.
 #[derive(ToSchema, Serialize)]
 #[serde(untagged)]
@@ -447,7 +454,7 @@ pub enum PerLevel {
     /// The same count on every level.
     All(PositiveCount),
     /// One count per level.
-    Each(Vec<PositiveCount>),
+    Each(PerLevelList),
 }
 
 /// A dataset: inline rows (arrays with the label last, or objects with a `label` key), a list of dataset
@@ -458,21 +465,75 @@ pub enum PerLevel {
 #[schema(example = json!("moons"))]
 #[serde(untagged)]
 pub enum Dataset {
-    /// A dataset reference.
-    Reference(String),
-    /// Dataset references, or inline rows.
-    Items(Vec<Value>),
+    /// One dataset reference.
+    Reference(DatasetReference),
+    /// Dataset references, read and concatenated (as the Livebook notebook sends them).
+    References(DatasetReferences),
+    /// Inline rows.
+    Rows(Rows),
     /// `{uri}` or `{rows}`.
     Object(DatasetObject),
+}
+
+/// A dataset reference: a built-in name or a URI.
+#[derive(ToSchema, Serialize)]
+#[serde(untagged)]
+pub enum DatasetReference {
+    /// A dataset generated in code.
+    Builtin(BuiltinDataset),
+    /// `s3://bucket/key.csv`, `file://…` (inside `RUNNER_DATASET_DIRS`) or `http(s)://…` (hosts in
+    /// `RUNNER_DATASET_HTTP_ALLOW`): CSV with a header, the `label` column (or the last one) is the target.
+    Uri(DatasetUri),
+}
+
+/// Datasets generated in code.
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinDataset {
+    /// Two interleaved half circles (classification).
+    Moons,
+    /// Two spirals (classification).
+    Spirals,
+    /// XOR quadrants (classification).
+    Xor,
+    /// Friedman #1 (regression).
+    Friedman1,
+    /// Fisher's iris (classification).
+    Iris,
+}
+
+/// A dataset URI.
+#[derive(ToSchema, Serialize)]
+#[schema(pattern = r"^(s3|file|https?)://")]
+pub struct DatasetUri(pub String);
+
+/// At least one dataset reference.
+#[derive(ToSchema, Serialize)]
+#[schema(min_items = 1)]
+pub struct DatasetReferences(pub Vec<DatasetReference>);
+
+/// Inline rows: arrays with the label last, or objects with a `label` key.
+#[derive(ToSchema, Serialize)]
+#[schema(min_items = 1)]
+pub struct Rows(pub Vec<Row>);
+
+/// One inline row.
+#[derive(ToSchema, Serialize)]
+#[serde(untagged)]
+pub enum Row {
+    /// Feature values, the label last.
+    Values(Vec<Value>),
+    /// Named values with a `label` key.
+    Named(BTreeMap<String, Value>),
 }
 
 /// A dataset given as an object.
 #[derive(ToSchema, Serialize)]
 pub struct DatasetObject {
     /// A dataset reference.
-    pub uri: Option<String>,
+    pub uri: Option<DatasetReference>,
     /// Inline rows.
-    pub rows: Option<Vec<Value>>,
+    pub rows: Option<Rows>,
 }
 
 /// `POST /train` request.
@@ -491,7 +552,7 @@ pub struct TrainBody {
     /// The data; when absent, `dataset_id`, then the run's `dataset_id` (422 when none is given).
     pub dataset: Option<Dataset>,
     /// A dataset reference.
-    pub dataset_id: Option<String>,
+    pub dataset_id: Option<DatasetReference>,
     /// `sync` (default) or `async`.
     pub mode: Option<TrainMode>,
 }
