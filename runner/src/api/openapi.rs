@@ -6,11 +6,11 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::Modify;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Responses, Type};
 
 use super::schemas::ErrorBody;
@@ -80,14 +80,20 @@ impl Modify for Common {
                     extra.push(("415", "Body not `application/json`"));
                 }
                 if !public {
-                    extra.push(("401", "Missing or wrong bearer token (when `RUNNER_API_TOKEN` is set)"));
+                    extra.push((
+                        "401",
+                        "Missing or wrong bearer token (when `RUNNER_API_TOKEN` is set)",
+                    ));
                     // The token is optional: an empty requirement says "no auth" is acceptable too.
                     op.security = Some(vec![
                         SecurityRequirement::new::<_, _, &str>(BEARER, []),
                         SecurityRequirement::default(),
                     ]);
                 }
-                extra.push(("500", "Internal error (a bug or an infrastructure failure; the detail is logged)"));
+                extra.push((
+                    "500",
+                    "Internal error (a bug or an infrastructure failure; the detail is logged)",
+                ));
                 for (status, description) in extra {
                     op.responses
                         .responses
@@ -130,7 +136,9 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 
 /// Orders an operation's responses by status code, so the description reads (and diffs) well.
 fn sort_responses(responses: &mut Responses) {
-    let mut entries: Vec<_> = std::mem::take(&mut responses.responses).into_iter().collect();
+    let mut entries: Vec<_> = std::mem::take(&mut responses.responses)
+        .into_iter()
+        .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     responses.responses.extend(entries);
 }
@@ -163,7 +171,10 @@ pub async fn serve() -> Response {
     static TEXT: OnceLock<String> = OnceLock::new();
     let text = TEXT.get_or_init(openapi_json);
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         text.as_str(),
     )
         .into_response()

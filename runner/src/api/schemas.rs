@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -301,7 +301,11 @@ pub enum Strategy {
 #[schema(example = json!({"run_id": "run-1", "k": 4, "space": {"lr": {"loguniform": [1e-5, 0.1]}}, "objective": "val_loss"}))]
 pub struct ProposeBody {
     /// The run (study): 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub run_id: String,
     /// Number of candidates (default 1).
     #[schema(minimum = 1, maximum = 64)]
@@ -542,10 +546,18 @@ pub struct DatasetObject {
 pub struct TrainBody {
     /// The trial: 1–256 printable characters. Reusing it with different parameters is a 409; with the same ones
     /// the stored result is returned.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub trial_id: String,
     /// The run; when absent, the run whose pending proposal has these params, else `default`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub run_id: Option<String>,
     /// Training parameters.
     pub params: Option<TrainParams>,
@@ -612,9 +624,15 @@ fn flat_or_nested(
             o.property(*field, id()).required(*field)
         })
     };
-    let alternatives = nested.iter().fold(AnyOfBuilder::new().item(with_ids()), |a, key| {
-        a.item(ObjectBuilder::new().property(*key, with_ids()).required(*key))
-    });
+    let alternatives = nested
+        .iter()
+        .fold(AnyOfBuilder::new().item(with_ids()), |a, key| {
+            a.item(
+                ObjectBuilder::new()
+                    .property(*key, with_ids())
+                    .required(*key),
+            )
+        });
     let containers = nested.iter().fold(ObjectBuilder::new(), |o, key| {
         o.property(*key, Ref::from_schema_name(fields))
     });
@@ -648,7 +666,11 @@ macro_rules! flat_or_nested {
 #[derive(ToSchema, Serialize)]
 pub struct RunStartedV1 {
     /// The run: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub run_id: Option<String>,
     /// Dataset reference for the run's trainings.
     pub dataset_id: Option<String>,
@@ -783,10 +805,18 @@ pub enum FlexBool {
 #[derive(ToSchema, Serialize)]
 pub struct TrialReportedV1 {
     /// The trial: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub trial_id: Option<String>,
     /// The run: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub run_id: Option<String>,
     /// Pulse id.
     pub pulse_id: Option<String>,
@@ -844,7 +874,11 @@ pub struct BridgeRecordReply {
 #[derive(ToSchema, Serialize)]
 pub struct RunFinalizedV1 {
     /// The run: 1–256 printable characters.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub run_id: Option<String>,
     /// Pulse id.
     pub pulse_id: Option<String>,

@@ -151,8 +151,11 @@ mod tests {
 
     #[test]
     fn a_null_metric_means_the_default_like_an_absent_one() {
-        let o = Objective::parse("objective", &json!({"metric": null, "direction": "minimize"}))
-            .unwrap();
+        let o = Objective::parse(
+            "objective",
+            &json!({"metric": null, "direction": "minimize"}),
+        )
+        .unwrap();
         assert_eq!(
             (o.metric.as_str(), o.direction),
             ("accuracy", Direction::Minimize)
