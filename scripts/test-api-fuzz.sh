@@ -15,7 +15,7 @@
 # Environment:
 #   CARGO_TARGET_DIR         where the debug binary is (default: target/)
 #   RUNNER_BIN               the runner binary (default: $CARGO_TARGET_DIR/debug/cerebros-runner; built when missing)
-#   API_FUZZ_MAX_EXAMPLES    test cases per operation and phase (default 40)
+#   API_FUZZ_MAX_EXAMPLES    test cases per operation and phase (default 100)
 #   API_FUZZ_SEED            schemathesis seed (default 1, so runs are reproducible)
 #   API_FUZZ_WORKERS         concurrent workers (default 1)
 set -euo pipefail
@@ -29,7 +29,7 @@ SUMMARY="$OUT_DIR/summary.txt"
 SPEC="$ROOT/runner/openapi.json"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="${RUNNER_BIN:-$TARGET/debug/cerebros-runner}"
-MAX_EXAMPLES="${API_FUZZ_MAX_EXAMPLES:-40}"
+MAX_EXAMPLES="${API_FUZZ_MAX_EXAMPLES:-100}"
 SEED="${API_FUZZ_SEED:-1}"
 WORKERS="${API_FUZZ_WORKERS:-1}"
 
