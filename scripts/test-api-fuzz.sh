@@ -108,7 +108,9 @@ done
 
 log "fuzzing $URL with $SPEC (max $MAX_EXAMPLES examples per operation, seed $SEED)"
 set +e
-SCHEMATHESIS_HOOKS="api_fuzz_hooks" PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" \
+# Run from the temporary directory: schemathesis keeps a crash cache (.schemathesis/) in its working directory.
+cd "$WORK"
+SCHEMATHESIS_HOOKS="api_fuzz_hooks" PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1 \
   "$VENV/bin/schemathesis" --no-color run "$SPEC" \
     --url "$URL" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \

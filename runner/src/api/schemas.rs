@@ -76,7 +76,7 @@ pub enum ErrorCode {
 /// characters, a relative path without `..` segments.
 #[derive(ToSchema, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[schema(pattern = r"^[\w\-. :][\w\-. :/]{0,249}$")]
-pub struct MetricKey(pub String);
+pub struct MetricKey(String);
 
 /// Lifecycle of a trial.
 #[derive(ToSchema, Serialize)]
@@ -444,12 +444,12 @@ pub enum Optimizer {
 /// A count of at least 1.
 #[derive(ToSchema, Serialize)]
 #[schema(minimum = 1)]
-pub struct PositiveCount(pub u64);
+pub struct PositiveCount(u64);
 
 /// One count per level (1 to 16 entries).
 #[derive(ToSchema, Serialize)]
 #[schema(min_items = 1, max_items = 16)]
-pub struct PerLevelList(pub Vec<PositiveCount>);
+pub struct PerLevelList(Vec<PositiveCount>);
 
 /// A per-level count: one number for all levels, or one per level.
 #[derive(ToSchema, Serialize)]
@@ -509,17 +509,17 @@ pub enum BuiltinDataset {
 /// A dataset URI.
 #[derive(ToSchema, Serialize)]
 #[schema(pattern = r"^(s3|file|https?)://")]
-pub struct DatasetUri(pub String);
+pub struct DatasetUri(String);
 
 /// At least one dataset reference.
 #[derive(ToSchema, Serialize)]
 #[schema(min_items = 1)]
-pub struct DatasetReferences(pub Vec<DatasetReference>);
+pub struct DatasetReferences(Vec<DatasetReference>);
 
 /// Inline rows: arrays with the label last, or objects with a `label` key.
 #[derive(ToSchema, Serialize)]
 #[schema(min_items = 1)]
-pub struct Rows(pub Vec<Row>);
+pub struct Rows(Vec<Row>);
 
 /// One inline row.
 #[derive(ToSchema, Serialize)]
@@ -777,7 +777,7 @@ pub enum FinalStatus {
 /// 0 or 1.
 #[derive(ToSchema, Serialize)]
 #[schema(minimum = 0, maximum = 1)]
-pub struct ZeroOrOne(pub i64);
+pub struct ZeroOrOne(i64);
 
 /// A boolean spelled as text.
 #[derive(ToSchema, Serialize)]
