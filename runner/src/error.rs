@@ -13,6 +13,9 @@ pub enum ApiError {
     /// The body is not valid JSON (400).
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// A path segment cannot be decoded, e.g. a percent-encoded id that is not UTF-8 (400).
+    #[error("malformed path: {0}")]
+    MalformedPath(String),
     /// Missing or wrong bearer token (401).
     #[error("missing or invalid bearer token")]
     Unauthorized,
@@ -67,7 +70,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::MalformedPath(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -85,6 +88,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "malformed_json",
+            Self::MalformedPath(_) => "malformed_path",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",

@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::json::JsonBody;
+use super::schemas::{
+    BridgeFinalizeBody, BridgeFinalizeReply, BridgeRecordBody, BridgeRecordReply, BridgeStartBody,
+    BridgeStartReply, ErrorBody,
+};
 use super::summary::best_trial;
 use crate::domain::contracts::{parse_run_finalized, parse_run_started, parse_trial_reported};
 use crate::error::ApiError;
@@ -23,6 +27,18 @@ fn entries(state: &AppState, tasks: Vec<NewTask>) -> Vec<OutboxEntry> {
 }
 
 /// `POST /bridge/start` (RunStartedV1).
+#[utoipa::path(
+    post,
+    path = "/bridge/start",
+    operation_id = "bridge_start",
+    tag = "bridge",
+    request_body = BridgeStartBody,
+    responses(
+        (status = 200, description = "The run is started (again, idempotently, when the content is the same)", body = BridgeStartReply),
+        (status = 409, description = "The run was already started with different content", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`field` names it)", body = ErrorBody),
+    )
+)]
 pub async fn start(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -47,6 +63,18 @@ pub async fn start(
 }
 
 /// `POST /bridge/record` (TrialReportedV1).
+#[utoipa::path(
+    post,
+    path = "/bridge/record",
+    operation_id = "bridge_record",
+    tag = "bridge",
+    request_body = BridgeRecordBody,
+    responses(
+        (status = 200, description = "The trial is stored (again, idempotently, when the content is the same)", body = BridgeRecordReply),
+        (status = 409, description = "The trial id is taken by different content", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`field` names it)", body = ErrorBody),
+    )
+)]
 pub async fn record(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -74,6 +102,18 @@ pub async fn record(
 }
 
 /// `POST /bridge/finalize` (RunFinalizedV1): the best trial among succeeded ones by the run's objective.
+#[utoipa::path(
+    post,
+    path = "/bridge/finalize",
+    operation_id = "bridge_finalize",
+    tag = "bridge",
+    request_body = BridgeFinalizeBody,
+    responses(
+        (status = 200, description = "The run is finalized (again, idempotently, when the content is the same)", body = BridgeFinalizeReply),
+        (status = 409, description = "The run was already finalized differently", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`field` names it)", body = ErrorBody),
+    )
+)]
 pub async fn finalize(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,

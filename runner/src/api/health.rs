@@ -6,14 +6,32 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::schemas::{Health, Readiness};
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the database answers; reports the outbox backlog (an MLflow or S3 outage shows here as a
 /// growing backlog, without making the runner unready).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: the database answers", body = Readiness),
+        (status = 503, description = "Not ready: the database does not answer", body = Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = match state.store.ping().await {
         Ok(()) => json!({"status": "ok"}),

@@ -5,10 +5,13 @@ pub mod auth;
 pub mod bridge;
 pub mod health;
 pub mod json;
+pub mod openapi;
 pub mod pagination;
+pub mod path;
 pub mod propose;
 pub mod report;
 pub mod runs;
+pub mod schemas;
 pub mod summary;
 pub mod train;
 
@@ -19,10 +22,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
@@ -53,28 +57,46 @@ pub struct AppState {
     pub search_states: Arc<SearchStates>,
 }
 
+/// Routes served without a token (see [`openapi::PUBLIC_PATHS`]), with the static part of the description.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics_endpoint))
+}
+
+/// Routes behind the optional bearer token.
+fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bridge::start))
+        .routes(routes!(bridge::record))
+        .routes(routes!(bridge::finalize))
+        .routes(routes!(propose::propose))
+        .routes(routes!(train::train))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::get, runs::delete))
+        .routes(routes!(runs::trials))
+        .routes(routes!(report::report))
+        .routes(routes!(runs::trial))
+        .routes(routes!(openapi::serve))
+}
+
+/// Every documented route, without layers: what [`router`] serves and [`openapi::openapi`] describes.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    public_routes().merge(protected_routes())
+}
+
 /// Builds the router with every route and layer.
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
-    let protected = Router::new()
-        .route("/bridge/start", post(bridge::start))
-        .route("/bridge/record", post(bridge::record))
-        .route("/bridge/finalize", post(bridge::finalize))
-        .route("/propose", post(propose::propose))
-        .route("/train", post(train::train))
-        .route("/runs", get(runs::list))
-        .route("/runs/{run_id}", get(runs::get).delete(runs::delete))
-        .route("/runs/{run_id}/trials", get(runs::trials))
-        .route("/runs/{run_id}/report", get(report::report))
-        .route("/trials/{trial_id}", get(runs::trial))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
+    let (public, _) = public_routes().split_for_parts();
+    let (protected, _) = protected_routes().split_for_parts();
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics_endpoint))
+        .merge(public)
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -101,6 +123,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /metrics`: the Prometheus text exposition, with gauges refreshed from the store and the workers.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String))
+)]
 async fn metrics_endpoint(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     let load = state.trainer.load();

@@ -4,6 +4,18 @@ use axum::extract::RawQuery;
 
 use crate::domain::FieldError;
 
+/// The `?limit=&offset=` query as the API description shows it (parsed by [`Page::parse`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
+    pub limit: Option<i64>,
+    /// Items skipped (default 0).
+    #[param(minimum = 0, nullable = false)]
+    pub offset: Option<i64>,
+}
+
 /// A validated page request.
 #[derive(Debug, Clone, Copy)]
 pub struct Page {

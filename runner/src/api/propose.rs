@@ -80,6 +80,18 @@ fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize) -> u64 {
 }
 
 /// `POST /propose`.
+#[utoipa::path(
+    post,
+    path = "/propose",
+    operation_id = "propose",
+    tag = "search",
+    request_body = super::schemas::ProposeBody,
+    responses(
+        (status = 200, description = "Candidates sorted by rank (1 = best), each stored as pending until a trial reports it", body = Vec<super::schemas::Proposal>),
+        (status = 409, description = "The objective differs from the run's", body = super::schemas::ErrorBody),
+        (status = 422, description = "A field or the search space is invalid (`field` names it)", body = super::schemas::ErrorBody),
+    )
+)]
 pub async fn propose(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,

@@ -1,18 +1,31 @@
 //! `GET /runs`, `GET|DELETE /runs/{run_id}`, `GET /runs/{run_id}/trials`, `GET /trials/{trial_id}`.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::pagination::Page;
+use super::pagination::{Page, PageQuery};
+use super::path::PathId;
+use super::schemas::{ErrorBody, Run, RunPage, Trial, TrialPage};
 use super::summary::run_json;
 use crate::domain::RunId;
 use crate::error::ApiError;
 use crate::store::{RunRecord, TrialRecord, now_ms};
 
 /// `GET /runs?limit&offset`: runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/runs",
+    operation_id = "list_runs",
+    tag = "runs",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of runs, newest first", body = RunPage),
+        (status = 422, description = "`limit` or `offset` is invalid", body = ErrorBody),
+    )
+)]
 pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Json<Value>, ApiError> {
     let page = Page::parse(&query)?;
     let (runs, total) = state.store.list_runs(page.limit, page.offset).await?;
@@ -45,9 +58,21 @@ pub(crate) async fn run_with_trials(
 }
 
 /// `GET /runs/{run_id}`: the run with its best trial and counts.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}",
+    operation_id = "get_run",
+    tag = "runs",
+    params(("run_id" = String, Path, description = "The run")),
+    responses(
+        (status = 200, description = "The run", body = Run),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
+        (status = 404, description = "Unknown run", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathId(run_id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let (run, trials) = run_with_trials(&state, &run_id).await?;
     Ok(Json(run_json(
@@ -68,9 +93,21 @@ async fn pending_count(state: &AppState, run_id: &str) -> Result<usize, ApiError
 }
 
 /// `DELETE /runs/{run_id}`: forgets a run, its trials and proposals.
+#[utoipa::path(
+    delete,
+    path = "/runs/{run_id}",
+    operation_id = "delete_run",
+    tag = "runs",
+    params(("run_id" = String, Path, description = "The run")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
+        (status = 404, description = "Unknown run", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathId(run_id): PathId,
 ) -> Result<StatusCode, ApiError> {
     if state.store.delete_run(&run_id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -80,9 +117,22 @@ pub async fn delete(
 }
 
 /// `GET /runs/{run_id}/trials?limit&offset`: a page of trials, oldest first.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}/trials",
+    operation_id = "list_trials",
+    tag = "runs",
+    params(("run_id" = String, Path, description = "The run"), PageQuery),
+    responses(
+        (status = 200, description = "A page of the run's trials, oldest first", body = TrialPage),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
+        (status = 404, description = "Unknown run", body = ErrorBody),
+        (status = 422, description = "`limit` or `offset` is invalid", body = ErrorBody),
+    )
+)]
 pub async fn trials(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathId(run_id): PathId,
     query: RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let page = Page::parse(&query)?;
@@ -103,9 +153,21 @@ pub async fn trials(
 }
 
 /// `GET /trials/{trial_id}`.
+#[utoipa::path(
+    get,
+    path = "/trials/{trial_id}",
+    operation_id = "get_trial",
+    tag = "runs",
+    params(("trial_id" = String, Path, description = "The trial")),
+    responses(
+        (status = 200, description = "The trial", body = Trial),
+        (status = 400, description = "The id cannot be decoded", body = ErrorBody),
+        (status = 404, description = "Unknown trial", body = ErrorBody),
+    )
+)]
 pub async fn trial(
     State(state): State<AppState>,
-    Path(trial_id): Path<String>,
+    PathId(trial_id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     state
         .store

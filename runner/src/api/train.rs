@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::json::JsonBody;
+use super::schemas::{ErrorBody, TrainBody, TrainReply as TrainReplySchema};
 use crate::domain::{FieldError, RunId, TrialId};
 use crate::error::ApiError;
 use crate::nas::TrainSpec;
@@ -60,6 +61,23 @@ fn parse(body: Value) -> Result<TrainRequest, FieldError> {
 }
 
 /// `POST /train`.
+#[utoipa::path(
+    post,
+    path = "/train",
+    operation_id = "train",
+    tag = "training",
+    request_body = TrainBody,
+    responses(
+        (status = 200, description = "Trained (or already trained with the same parameters): the trial's metrics", body = TrainReplySchema),
+        (status = 202, description = "Queued (`mode: async`)", body = TrainReplySchema,
+            headers(("Location" = String, description = "`/trials/{trial_id}`"))),
+        (status = 409, description = "The trial id is taken by different parameters", body = ErrorBody),
+        (status = 422, description = "A field, the parameters or the dataset is invalid (`field` names it)", body = ErrorBody),
+        (status = 429, description = "The training queue is full", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The dataset's store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn train(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,

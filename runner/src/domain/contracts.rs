@@ -209,6 +209,17 @@ fn check_param_names(field: &str, params: &Map<String, Value>) -> Result<(), Fie
     Ok(())
 }
 
+/// Durations and ranks are stored as signed 64-bit integers: larger values are refused rather than clamped.
+fn at_most_i64(field: &str, v: Option<u64>) -> Result<Option<u64>, FieldError> {
+    match v {
+        Some(n) if i64::try_from(n).is_err() => Err(FieldError::new(
+            field,
+            format!("must be at most {}", i64::MAX),
+        )),
+        other => Ok(other),
+    }
+}
+
 fn warnings(field: &str, v: Option<Value>) -> Result<Vec<String>, FieldError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -326,8 +337,8 @@ pub fn parse_trial_reported(body: &Value) -> Result<TrialReported, FieldError> {
         metrics,
         parameters,
         artifact_uri: raw.artifact_uri,
-        duration_ms: raw.duration_ms,
-        rank: raw.rank,
+        duration_ms: at_most_i64("duration_ms", raw.duration_ms)?,
+        rank: at_most_i64("rank", raw.rank)?,
         warnings: warnings("warnings", raw.warnings)?,
         spectral_norm,
         mlflow_run_id: raw.mlflow_run_id,
@@ -364,7 +375,7 @@ pub fn parse_run_finalized(body: &Value) -> Result<RunFinalized, FieldError> {
         status,
         metrics,
         best_trial_id: raw.best_trial_id,
-        duration_ms: raw.duration_ms,
+        duration_ms: at_most_i64("duration_ms", raw.duration_ms)?,
         returncode: raw.returncode,
         artifact_refs: raw.artifact_refs.unwrap_or_default(),
         warnings: warnings("warnings", raw.warnings)?,
@@ -388,6 +399,21 @@ mod tests {
         assert_eq!(t.trial_id.as_str(), "t-01");
         assert_eq!(t.status, TrialStatus::Succeeded);
         assert_eq!(t.duration_ms, Some(5400));
+    }
+
+    #[test]
+    fn durations_and_ranks_beyond_i64_are_refused_not_clamped() {
+        let big = json!(9_223_372_036_854_775_808_u64);
+        let e = parse_trial_reported(&json!({"run_id":"r","trial_id":"t","rank":big}))
+            .err()
+            .unwrap();
+        assert_eq!(e.field, "rank");
+        let e = parse_run_finalized(&json!({"run_id":"r","payload":{"duration_ms":big}}))
+            .err()
+            .unwrap();
+        assert_eq!(e.field, "duration_ms");
+        let ok = parse_run_finalized(&json!({"run_id":"r","duration_ms":i64::MAX})).unwrap();
+        assert_eq!(ok.duration_ms, Some(i64::MAX as u64));
     }
 
     #[test]

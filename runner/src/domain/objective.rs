@@ -54,7 +54,11 @@ impl Objective {
                 Ok(Self::for_metric(metric))
             }
             Value::Object(map) => {
-                let metric = match map.get("metric").or_else(|| map.get("name")) {
+                let metric = match map
+                    .get("metric")
+                    .or_else(|| map.get("name"))
+                    .filter(|v| !v.is_null())
+                {
                     Some(Value::String(m)) => m.clone(),
                     Some(_) => {
                         return Err(FieldError::new(
@@ -143,6 +147,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.direction, Direction::Minimize);
+    }
+
+    #[test]
+    fn a_null_metric_means_the_default_like_an_absent_one() {
+        let o = Objective::parse(
+            "objective",
+            &json!({"metric": null, "direction": "minimize"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.metric.as_str(), o.direction),
+            ("accuracy", Direction::Minimize)
+        );
     }
 
     #[test]

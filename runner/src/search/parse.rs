@@ -276,7 +276,8 @@ fn integer(name: &str, what: &str, v: &Value) -> Result<i64, SpaceError> {
         _ => None,
     }
     .ok_or_else(err)?;
-    if x.abs() > MAX_EXACT_INT {
+    // `unsigned_abs`: `i64::MIN.abs()` overflows (a panic in debug builds, a negative number in release).
+    if x.unsigned_abs() > MAX_EXACT_INT.unsigned_abs() {
         return Err(SpaceError::new(
             name,
             format!("int {what} must lie within ±2^53"),
@@ -400,6 +401,18 @@ mod tests {
         let space = SearchSpace::parse(&v).unwrap();
         assert_eq!(space.len(), 1);
         space.params[0].domain.clone()
+    }
+
+    #[test]
+    fn the_extreme_i64_bounds_are_refused_not_overflowed() {
+        for space in [
+            json!({"x": {"int": [i64::MIN, i64::MAX]}}),
+            json!({"x": {"int": [i64::MIN, 0]}}),
+            json!([{"name": "x", "type": "int", "low": i64::MIN, "high": 0}]),
+        ] {
+            let e = SearchSpace::parse(&space).unwrap_err();
+            assert_eq!(e.param, "x", "{space}");
+        }
     }
 
     #[test]

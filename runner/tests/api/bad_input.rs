@@ -187,6 +187,20 @@ async fn bad_inputs_get_clear_json_errors(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 405);
     assert!(resp.json::<Value>().await.unwrap()["error"].is_object());
+    // An id that is not UTF-8 once percent-decoded: a JSON 400, not axum's plain-text rejection.
+    for path in [
+        "/runs/%FF",
+        "/runs/%FF/trials",
+        "/runs/%FF/report",
+        "/trials/%C3%28",
+    ] {
+        let (s, body) = app.get(path).await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (400, Some("malformed_path")),
+            "{path}"
+        );
+    }
     assert_eq!(app.get("/healthz").await.0, 200);
     // Nothing from the rejected requests was stored.
     let (_, runs) = app.get("/runs").await;
