@@ -269,7 +269,7 @@ impl Tracker {
         };
         if let Ok(mut pushes) = self.inner.pushes.lock() {
             while pushes.try_join_next().is_some() {}
-            pushes.spawn(job);
+            pushes.spawn(job.in_current_span());
         }
     }
 
