@@ -173,6 +173,8 @@ pub struct Settings {
     pub pending_ttl: Duration,
     /// How long a training claim lives without a heartbeat before another replica takes it back.
     pub claim_lease: Duration,
+    /// Longest a training may run (checked after every epoch) before it stops and fails; `None` = no limit.
+    pub train_time_limit: Option<Duration>,
     /// OTLP trace export, if an endpoint is set.
     pub otel: Option<OtelSettings>,
     /// Log filter directive.
@@ -273,6 +275,10 @@ impl Settings {
             max_body_bytes: env.parse("RUNNER_MAX_BODY_BYTES", 32 * 1024 * 1024)?,
             pending_ttl: Duration::from_secs(env.parse("RUNNER_PENDING_TTL_SECS", 3600)?),
             claim_lease: Duration::from_secs(env.parse("RUNNER_CLAIM_LEASE_SECS", 30)?.max(1)),
+            train_time_limit: match env.parse("RUNNER_TRAIN_TIMEOUT_SECS", 3600u64)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             otel: otel_settings(&env)?,
             log_filter,
         })

@@ -46,6 +46,7 @@ impl Application {
             settings.train_concurrency,
             settings.train_queue,
             settings.claim_lease,
+            settings.train_time_limit,
             stop.clone(),
             metrics.clone(),
         );

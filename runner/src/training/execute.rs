@@ -265,31 +265,50 @@ impl Trainer {
         };
         let stop = self.stop.clone();
         let span = tracing::info_span!("training.fit", rows);
+        let time_limit = self.time_limit;
         let trained = tokio::task::spawn_blocking(move || {
             let _entered = span.entered();
             let mut interrupted = false;
+            let mut timed_out = false;
             let result = nas::train_with_control(&spec, &data, &mut |_| {
                 if stoppable && stop.is_cancelled() {
                     interrupted = true;
+                    Control::Stop
+                } else if time_limit.is_some_and(|limit| started.elapsed() >= limit) {
+                    timed_out = true;
                     Control::Stop
                 } else {
                     Control::Continue
                 }
             });
-            (result, interrupted)
+            (result, interrupted, timed_out)
         })
         .await;
         heartbeat.abort();
         self.running.fetch_sub(1, Ordering::Relaxed);
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outcome = match &trained {
-            Ok((Ok(_), _)) => TrialStatus::Succeeded,
+            Ok((Ok(_), _, false)) => TrialStatus::Succeeded,
             _ => TrialStatus::Failed,
         };
         self.metrics
             .record_train(outcome, started.elapsed().as_secs_f64());
         match trained {
-            Ok((Ok(model), interrupted)) => {
+            Ok((Ok(model), _, true)) => Outcome {
+                result: failed_result(
+                    format!(
+                        "training stopped after {} epochs: it reached the time limit of {} s (RUNNER_TRAIN_TIMEOUT_SECS)",
+                        model.metrics.get("epochs_run").copied().unwrap_or(0.0),
+                        self.time_limit.unwrap_or_default().as_secs()
+                    ),
+                    duration_ms,
+                    warnings,
+                    Some(rows),
+                ),
+                model: None,
+                interrupted: false,
+            },
+            Ok((Ok(model), interrupted, false)) => {
                 let metrics: Map<String, Value> = model
                     .metrics
                     .iter()
@@ -309,7 +328,7 @@ impl Trainer {
                     interrupted,
                 }
             }
-            Ok((Err(e), _)) => {
+            Ok((Err(e), _, _)) => {
                 let message = match &e {
                     TrainError::Param(_)
                     | TrainError::TooManyParams { .. }

@@ -55,6 +55,7 @@ pub struct Trainer {
     pub(crate) queue_limit: usize,
     pub(crate) replica: Arc<str>,
     pub(crate) lease: Duration,
+    pub(crate) time_limit: Option<Duration>,
     pub(crate) wake: Arc<Notify>,
     pub(crate) stop: CancellationToken,
     pub(crate) metrics: Arc<Metrics>,
@@ -79,6 +80,7 @@ impl Trainer {
         concurrency: usize,
         queue_limit: usize,
         lease: Duration,
+        time_limit: Option<Duration>,
         stop: CancellationToken,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -91,6 +93,7 @@ impl Trainer {
             running: Arc::new(AtomicUsize::new(0)),
             queue_limit,
             lease,
+            time_limit,
             replica: Arc::from(
                 format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()).as_str(),
             ),

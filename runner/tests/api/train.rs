@@ -262,3 +262,39 @@ async fn two_replicas_on_one_postgres_train_each_trial_once() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_over_the_time_limit_stops_and_fails_saying_why() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RUNNER_DATASET_DIRS", &dirs()),
+            ("RUNNER_TRAIN_TIMEOUT_SECS", "1"),
+        ],
+    )
+    .await;
+    let digits = format!("file://{}/digits.csv", dirs());
+    let started = std::time::Instant::now();
+    let (s, body) = app
+        .post(
+            "/train",
+            &json!({"trial_id": "slow", "run_id": "limits", "dataset_id": digits,
+                    "params": {"levels": 2, "units_per_level": 2, "neurons_per_unit": 64,
+                               "epochs": 10000, "batch_size": 8}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["status"], "failed", "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("time limit of 1 s") && error.contains("RUNNER_TRAIN_TIMEOUT_SECS"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "stopped near the limit, not after 10000 epochs"
+    );
+    let (_, trial) = app.get("/trials/slow").await;
+    assert_eq!(trial["status"], "failed", "{trial}");
+    app.stop().await;
+}
