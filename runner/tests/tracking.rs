@@ -13,45 +13,18 @@ use runner::store::Store;
 use runner::store::outbox::OutboxEntry;
 use runner::tracking::{self, KIND_TAG, Tracker};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
+
+#[path = "common/services.rs"]
+mod services;
+use services::{fresh_postgres_database, service_var};
 
 /// Longest wait for the outbox to drain in a test (a bound on waiting, not a speed claim).
 const DRAIN_LIMIT: Duration = Duration::from_secs(90);
 
 /// The MLflow server of the test suite: `MLFLOW_TRACKING_URI`, else the one `scripts/start-mlflow.sh` wrote.
 fn tracking_uri() -> String {
-    if let Ok(uri) = std::env::var("MLFLOW_TRACKING_URI")
-        && !uri.trim().is_empty()
-    {
-        return uri.trim().to_string();
-    }
-    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/run/mlflow.env");
-    std::fs::read_to_string(env_file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("export MLFLOW_TRACKING_URI="))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        })
-        .expect("MLflow is needed: run scripts/start-mlflow.sh or set MLFLOW_TRACKING_URI")
-}
-
-/// The Postgres URL of the test cluster (`scripts/start-postgres.sh`).
-fn postgres_admin_url() -> String {
-    if let Ok(url) = std::env::var("THUNDERHELM_PG_URL") {
-        return url;
-    }
-    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/run/postgres.env");
-    std::fs::read_to_string(env_file)
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                l.strip_prefix("export THUNDERHELM_PG_URL=")
-                    .map(str::to_string)
-            })
-        })
-        .expect("PostgreSQL is needed: run scripts/start-postgres.sh or set THUNDERHELM_PG_URL")
+    service_var("MLFLOW_TRACKING_URI").trim().to_string()
 }
 
 fn client(uri: &str) -> MlflowClient {
@@ -560,17 +533,7 @@ async fn an_outage_keeps_tasks_pending_until_mlflow_is_back() {
 async fn replicas_sharing_a_postgres_outbox_deliver_each_task_once() {
     let uri = tracking_uri();
     let experiment = unique("thunderhelm-tracking");
-    let admin = postgres_admin_url();
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to test postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let db_url = format!("{base}/{name}");
+    let db_url = fresh_postgres_database().await;
 
     let env = env_with(Some(db_url.clone()), Some(&uri), &experiment).await;
     let run_id = unique("run");

@@ -5,5 +5,7 @@ mod bridge;
 mod helpers;
 mod propose;
 mod runs;
+#[path = "../common/services.rs"]
+mod services;
 mod train;
 mod train_services;
