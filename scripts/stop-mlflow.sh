@@ -6,26 +6,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN_DIR="$ROOT/.cache/run"
 PORT="${MLFLOW_PORT:-55500}"
-PIDFILE="$RUN_DIR/mlflow-$PORT.pid"
+# shellcheck source=SCRIPTDIR/lib/stop-server.sh
+source "$ROOT/scripts/lib/stop-server.sh"
 
-if [ ! -f "$PIDFILE" ]; then
-  echo "stop-mlflow: no server recorded for port $PORT" >&2
-  exit 0
-fi
-PID="$(cat "$PIDFILE")"
-if kill -0 "$PID" 2>/dev/null; then
-  kill -TERM -- "-$PID" 2>/dev/null || kill -TERM "$PID" 2>/dev/null || true
-  for _ in $(seq 1 75); do
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$PID" 2>/dev/null; then
-    kill -KILL -- "-$PID" 2>/dev/null || kill -KILL "$PID" 2>/dev/null || true
-  fi
-fi
-rm -f "$PIDFILE"
+stop_recorded_server "stop-mlflow (port $PORT)" "$RUN_DIR/mlflow-$PORT.pid" || exit 0
 ENVFILE="${MLFLOW_ENV_FILE:-$RUN_DIR/mlflow.env}"
 if [ -f "$ENVFILE" ] && grep -q ":$PORT\$" "$ENVFILE"; then
   rm -f "$ENVFILE"
 fi
-echo "stop-mlflow: stopped pid $PID (port $PORT)" >&2
