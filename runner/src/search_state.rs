@@ -27,8 +27,8 @@ const MAX_RUNS: usize = 4096;
 /// A consistent view of a run for one `/propose` call.
 #[derive(Debug, Clone)]
 pub struct RunSnapshot {
-    /// The run row.
-    pub run: RunRecord,
+    /// The run row (shared with the cache: no copy per call).
+    pub run: Arc<RunRecord>,
     /// Finished trials carrying the objective metric (or failed), oldest first.
     pub observations: Arc<Vec<Observation>>,
     /// Parameters the sampler must treat as pending: queued or running trainings, then unexpired unsettled
@@ -42,7 +42,7 @@ pub struct RunSnapshot {
 struct Loaded {
     generation: u64,
     loaded_at: Instant,
-    run: RunRecord,
+    run: Arc<RunRecord>,
     observations: Arc<Vec<Observation>>,
     running: Vec<Arc<Map<String, Value>>>,
     /// Unsettled proposals by id (ascending = oldest first).
@@ -152,7 +152,7 @@ async fn load(store: &Store, run_id: &RunId, since_ms: i64) -> Result<Loaded, sq
     Ok(Loaded {
         generation,
         loaded_at: Instant::now(),
-        run,
+        run: Arc::new(run),
         observations: Arc::new(observations),
         running,
         proposals,
