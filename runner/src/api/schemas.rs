@@ -72,6 +72,15 @@ pub enum ErrorCode {
 // Shared pieces
 // ---------------------------------------------------------------------------------------------------------
 
+/// A run or trial id: 1–256 printable characters.
+#[derive(ToSchema, Serialize)]
+#[schema(
+    min_length = 1,
+    max_length = 256,
+    pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+)]
+pub struct Identifier(String);
+
 /// A metric or parameter name, following MLflow's key rules: letters, digits, `_ - . / :` and spaces, at most 250
 /// characters, a relative path without `..` segments.
 #[derive(ToSchema, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -301,12 +310,7 @@ pub enum Strategy {
 #[schema(example = json!({"run_id": "run-1", "k": 4, "space": {"lr": {"loguniform": [1e-5, 0.1]}}, "objective": "val_loss"}))]
 pub struct ProposeBody {
     /// The run (study): 1–256 printable characters.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub run_id: String,
+    pub run_id: Identifier,
     /// Number of candidates (default 1).
     #[schema(minimum = 1, maximum = 64)]
     pub k: Option<u64>,
@@ -546,19 +550,9 @@ pub struct DatasetObject {
 pub struct TrainBody {
     /// The trial: 1–256 printable characters. Reusing it with different parameters is a 409; with the same ones
     /// the stored result is returned.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub trial_id: String,
+    pub trial_id: Identifier,
     /// The run; when absent, the run whose pending proposal has these params, else `default`.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub run_id: Option<String>,
+    pub run_id: Option<Identifier>,
     /// Training parameters.
     pub params: Option<TrainParams>,
     /// The data; when absent, `dataset_id`, then the run's `dataset_id` (422 when none is given).
@@ -666,12 +660,7 @@ macro_rules! flat_or_nested {
 #[derive(ToSchema, Serialize)]
 pub struct RunStartedV1 {
     /// The run: 1–256 printable characters.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub run_id: Option<String>,
+    pub run_id: Option<Identifier>,
     /// Dataset reference for the run's trainings.
     pub dataset_id: Option<String>,
     /// Search space `/propose` uses when it is given none.
@@ -805,19 +794,9 @@ pub enum FlexBool {
 #[derive(ToSchema, Serialize)]
 pub struct TrialReportedV1 {
     /// The trial: 1–256 printable characters.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub trial_id: Option<String>,
+    pub trial_id: Option<Identifier>,
     /// The run: 1–256 printable characters.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub run_id: Option<String>,
+    pub run_id: Option<Identifier>,
     /// Pulse id.
     pub pulse_id: Option<String>,
     /// Candidate id.
@@ -874,12 +853,7 @@ pub struct BridgeRecordReply {
 #[derive(ToSchema, Serialize)]
 pub struct RunFinalizedV1 {
     /// The run: 1–256 printable characters.
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
-    pub run_id: Option<String>,
+    pub run_id: Option<Identifier>,
     /// Pulse id.
     pub pulse_id: Option<String>,
     /// `succeeded` (default), `failed`, `cancelled` or `timeout`; case-insensitive, with the aliases listed.
