@@ -50,12 +50,76 @@ struct Loaded {
     n_trials: usize,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Loaded>>>;
+impl Loaded {
+    fn is_fresh(&self, store: &Store) -> bool {
+        self.generation == store.generation() && self.loaded_at.elapsed() < MAX_AGE
+    }
+
+    fn snapshot(&self, since_ms: i64, with_pending: bool) -> RunSnapshot {
+        let pending = if with_pending {
+            let unexpired: Vec<&PendingProposal> = self
+                .proposals
+                .values()
+                .rev()
+                .filter(|p| p.created_at_ms >= since_ms)
+                .take(MAX_PENDING as usize)
+                .collect();
+            self.running
+                .iter()
+                .cloned()
+                .chain(unexpired.into_iter().rev().map(|p| p.params.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        RunSnapshot {
+            run: self.run.clone(),
+            observations: self.observations.clone(),
+            pending,
+            n_trials: self.n_trials,
+        }
+    }
+
+    fn add(&mut self, proposals: Vec<PendingProposal>) {
+        for p in proposals {
+            self.proposals.insert(p.id, p);
+        }
+        while self.proposals.len() > MAX_PENDING as usize {
+            self.proposals.pop_first();
+        }
+    }
+}
+
+/// One run's entry. Calls read it under a short synchronous lock; only a reload from the database (and the
+/// additions that must not slip between a reload's query and its result) takes the asynchronous one.
+#[derive(Debug, Default)]
+struct Slot {
+    loaded: Mutex<Option<Loaded>>,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn loaded(&self) -> std::sync::MutexGuard<'_, Option<Loaded>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh_snapshot(
+        &self,
+        store: &Store,
+        since_ms: i64,
+        with_pending: bool,
+    ) -> Option<RunSnapshot> {
+        self.loaded()
+            .as_ref()
+            .filter(|l| l.is_fresh(store))
+            .map(|l| l.snapshot(since_ms, with_pending))
+    }
+}
 
 /// The per-run cache; shared by all requests.
 #[derive(Debug, Default)]
 pub struct SearchStates {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 impl SearchStates {
@@ -64,7 +128,7 @@ impl SearchStates {
         Self::default()
     }
 
-    fn slot(&self, run_id: &str) -> Slot {
+    fn slot(&self, run_id: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = slots.get(run_id) {
             return slot.clone();
@@ -78,58 +142,37 @@ impl SearchStates {
     }
 
     /// The run's state, creating the run if it does not exist yet. Proposals older than `pending_ttl` are left
-    /// out of `pending`.
+    /// out of `pending`, and with `with_pending` false (random search) `pending` is left empty.
     pub async fn snapshot(
         &self,
         store: &Store,
         run_id: &RunId,
         pending_ttl: Duration,
+        with_pending: bool,
     ) -> Result<RunSnapshot, sqlx::Error> {
         let since_ms =
             now_ms().saturating_sub(i64::try_from(pending_ttl.as_millis()).unwrap_or(i64::MAX));
         let slot = self.slot(run_id.as_str());
-        let mut guard = slot.lock().await;
-        let fresh = guard
-            .as_ref()
-            .is_some_and(|l| l.generation == store.generation() && l.loaded_at.elapsed() < MAX_AGE);
-        if !fresh {
-            *guard = Some(load(store, run_id, since_ms).await?);
+        if let Some(snapshot) = slot.fresh_snapshot(store, since_ms, with_pending) {
+            return Ok(snapshot);
         }
-        let Some(loaded) = guard.as_ref() else {
-            return Err(sqlx::Error::RowNotFound);
-        };
-        let unexpired: Vec<&PendingProposal> = loaded
-            .proposals
-            .values()
-            .rev()
-            .filter(|p| p.created_at_ms >= since_ms)
-            .take(MAX_PENDING as usize)
-            .collect();
-        let pending = loaded
-            .running
-            .iter()
-            .cloned()
-            .chain(unexpired.into_iter().rev().map(|p| p.params.clone()))
-            .collect();
-        Ok(RunSnapshot {
-            run: loaded.run.clone(),
-            observations: loaded.observations.clone(),
-            pending,
-            n_trials: loaded.n_trials,
-        })
+        let _reloading = slot.reload.lock().await;
+        if let Some(snapshot) = slot.fresh_snapshot(store, since_ms, with_pending) {
+            return Ok(snapshot);
+        }
+        let loaded = load(store, run_id, since_ms).await?;
+        let snapshot = loaded.snapshot(since_ms, with_pending);
+        *slot.loaded() = Some(loaded);
+        Ok(snapshot)
     }
 
     /// Adds proposals this process just committed to the run's entry, if it is cached.
     pub async fn add_pending(&self, run_id: &str, proposals: Vec<PendingProposal>) {
         let slot = self.slot(run_id);
-        let mut guard = slot.lock().await;
-        if let Some(loaded) = guard.as_mut() {
-            for p in proposals {
-                loaded.proposals.insert(p.id, p);
-            }
-            while loaded.proposals.len() > MAX_PENDING as usize {
-                loaded.proposals.pop_first();
-            }
+        // A reload in progress may have read the table before these rows were committed: wait for it.
+        let _reloading = slot.reload.lock().await;
+        if let Some(loaded) = slot.loaded().as_mut() {
+            loaded.add(proposals);
         }
     }
 }

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppContext, AppState};
 use crate::artifacts::ArtifactStore;
 use crate::config::Settings;
 use crate::datasets::DatasetResolver;
@@ -60,7 +60,7 @@ impl Application {
         );
         Ok(Self {
             listener,
-            state: AppState {
+            state: AppState::new(AppContext {
                 store,
                 settings: Arc::new(settings),
                 trainer,
@@ -68,7 +68,7 @@ impl Application {
                 artifacts,
                 metrics,
                 search_states: Arc::new(SearchStates::new()),
-            },
+            }),
             stop,
         })
     }

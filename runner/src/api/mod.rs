@@ -38,9 +38,28 @@ use crate::telemetry;
 use crate::tracking::Tracker;
 use crate::training::Trainer;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one allocation, so the clone each request's extractor makes is a single
+/// reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppContext>);
+
+impl AppState {
+    /// Wraps the context for the router.
+    pub fn new(context: AppContext) -> Self {
+        Self(Arc::new(context))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppContext;
+
+    fn deref(&self) -> &AppContext {
+        &self.0
+    }
+}
+
+/// What the handlers share: the database, the workers and the settings.
+pub struct AppContext {
     /// The database.
     pub store: Store,
     /// The settings the runner started with.

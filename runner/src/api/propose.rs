@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
-use serde_json::{Map, Value, json};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
@@ -95,7 +97,7 @@ fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize) -> u64 {
 pub async fn propose(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let input = parse(&body)?;
     let requested_space = input
         .space
@@ -106,9 +108,11 @@ pub async fn propose(
         })
         .transpose()?;
     let ttl = state.settings.pending_ttl;
+    // Random search needs no history or pending proposals, only the run's objective and stored space.
+    let with_pending = input.strategy == Strategy::Tpe;
     let mut snapshot = state
         .search_states
-        .snapshot(&state.store, &input.run_id, ttl)
+        .snapshot(&state.store, &input.run_id, ttl, with_pending)
         .await?;
     let objective = match &input.objective {
         Some(asked) if snapshot.run.objective_explicit && &snapshot.run.objective != asked => {
@@ -127,7 +131,7 @@ pub async fn propose(
             // The history is read for the objective's metric: read it again for the adopted one.
             snapshot = state
                 .search_states
-                .snapshot(&state.store, &input.run_id, ttl)
+                .snapshot(&state.store, &input.run_id, ttl, with_pending)
                 .await?;
             adopted
         }
@@ -184,30 +188,58 @@ pub async fn propose(
         proposals.len() as u64,
         drawing.elapsed().as_secs_f64(),
     );
-    let batch: Vec<NewProposal> = proposals
+    let scores: Vec<Score> = proposals
         .iter()
-        .map(|p| NewProposal {
-            run_id: input.run_id.as_str().to_string(),
-            params: Arc::new(p.params.clone()),
+        .map(|p| Score {
+            l: finite(p.log_l),
+            g: finite(p.log_g),
         })
         .collect();
-    let stored = state.store.add_pending_batch(batch).await?;
+    let batch: Vec<NewProposal> = proposals
+        .into_iter()
+        .map(|p| NewProposal {
+            params: Arc::new(p.params),
+        })
+        .collect();
+    let stored = state
+        .store
+        .add_pending_batch(input.run_id.as_str(), batch)
+        .await?;
+    let reply: Vec<ProposalReply> = stored
+        .iter()
+        .zip(&scores)
+        .enumerate()
+        .map(|(i, (p, score))| ProposalReply {
+            params: &p.params,
+            score,
+            rank: i + 1,
+        })
+        .collect();
+    let body = serde_json::to_vec(&reply).map_err(|e| ApiError::Internal(e.into()))?;
     state
         .search_states
         .add_pending(input.run_id.as_str(), stored)
         .await;
-    let reply: Vec<Value> = proposals
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            json!({
-                "params": p.params,
-                "score": {"l": finite_or_null(p.log_l), "g": finite_or_null(p.log_g)},
-                "rank": i + 1,
-            })
-        })
-        .collect();
-    Ok(Json(Value::Array(reply)))
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// One element of the reply, serialised straight from the stored proposal.
+#[derive(Serialize)]
+struct ProposalReply<'a> {
+    params: &'a Map<String, Value>,
+    score: &'a Score,
+    rank: usize,
+}
+
+/// TPE's log-densities of a proposal (`null` where not finite, e.g. random proposals' `-inf`).
+#[derive(Serialize)]
+struct Score {
+    l: Option<f64>,
+    g: Option<f64>,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }
 
 /// A seed for an unseeded random proposal: different on every call.
@@ -220,13 +252,10 @@ fn fresh_seed() -> u64 {
     crate::rng::Rng::seed_from_u64(nanos ^ call.rotate_left(32)).next_u64()
 }
 
-fn finite_or_null(x: f64) -> Value {
-    if x.is_finite() { json!(x) } else { Value::Null }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn k_outside_1_to_64_names_the_field() {

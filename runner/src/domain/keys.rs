@@ -78,6 +78,18 @@ pub fn params_key(params: &Map<String, Value>) -> String {
     out
 }
 
+/// A 64-bit FNV-1a hash of a [`params_key`]: what the database indexes pending proposals by (a short integer
+/// instead of the whole text). Equal keys give equal hashes on every platform and release; matches are
+/// confirmed on the key itself.
+pub fn params_hash(key: &str) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let hash = key
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 fn canonical_value(v: &Value, out: &mut String) {
     match v {
         Value::Number(n) => match n.as_f64() {
@@ -115,6 +127,16 @@ mod tests {
         assert_eq!(params_key(&a), params_key(&b));
         let c = obj(json!({"head": "kgam", "controller.smooth": 2, "lr": 0.01}));
         assert_ne!(params_key(&a), params_key(&c));
+    }
+
+    #[test]
+    fn params_hash_is_fnv1a_of_the_key() {
+        assert_eq!(params_hash(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(params_hash("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        let a = params_key(&obj(json!({"lr": 0.01, "n": 2})));
+        let b = params_key(&obj(json!({"n": 2.0, "lr": 0.01})));
+        assert_eq!(params_hash(&a), params_hash(&b));
+        assert_ne!(params_hash(&a), params_hash("{}"));
     }
 
     #[test]

@@ -75,8 +75,9 @@ impl Store {
             DatabaseKind::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
+        proposals::hash_unhashed(&pool).await?;
         Ok(Self {
-            proposal_writer: ProposalWriter::spawn(pool.clone()),
+            proposal_writer: ProposalWriter::spawn(pool.clone(), db.kind),
             pool,
             kind: db.kind,
             generation: Arc::new(AtomicU64::new(0)),

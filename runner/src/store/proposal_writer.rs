@@ -9,21 +9,24 @@ use serde_json::{Map, Value};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{now_ms, to_text};
-use crate::domain::keys::params_key;
+use super::{DatabaseKind, now_ms, to_text};
+use crate::domain::keys::{params_hash, params_key};
 
-/// Most rows one INSERT statement carries (4 bound values each, far below both backends' limits).
-const ROWS_PER_STATEMENT: usize = 128;
-/// Most rows one transaction gathers before it commits.
+/// Most proposals one transaction gathers before it commits.
 const ROWS_PER_COMMIT: usize = 4096;
+/// Most proposals one set (one `/propose` call) may hold: a slot is 6 bits of a proposal id.
+pub const MAX_SET_SIZE: usize = 64;
+
+/// A proposal's id: its set's id and its slot in the set, ascending in creation order.
+pub fn proposal_id(set_id: i64, slot: usize) -> i64 {
+    (set_id << 6) | slot as i64
+}
 /// Callers that may wait for the writer at once before `store` waits for room.
 const QUEUE: usize = 1024;
 
 /// One proposal to store as pending.
 #[derive(Debug, Clone)]
 pub struct NewProposal {
-    /// The run it belongs to.
-    pub run_id: String,
     /// Its parameters.
     pub params: Arc<Map<String, Value>>,
 }
@@ -40,6 +43,7 @@ impl From<WriteError> for sqlx::Error {
 }
 
 struct Job {
+    run_id: String,
     rows: Vec<NewProposal>,
     created_at_ms: i64,
     done: oneshot::Sender<Result<Vec<i64>, WriteError>>,
@@ -53,21 +57,33 @@ pub struct ProposalWriter {
 
 impl ProposalWriter {
     /// Starts the writer task on `pool` (must be called inside a Tokio runtime).
-    pub fn spawn(pool: AnyPool) -> Self {
+    pub fn spawn(pool: AnyPool, kind: DatabaseKind) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, kind, rx));
         Self { jobs }
     }
 
-    /// Stores `rows` as pending proposals created now and returns their ids, in order, once committed.
-    pub async fn store(&self, rows: Vec<NewProposal>) -> Result<(Vec<i64>, i64), sqlx::Error> {
+    /// Stores `rows` (at most [`MAX_SET_SIZE`]) as one set of pending proposals of `run_id` created now and
+    /// returns their ids, in order, once committed.
+    pub async fn store(
+        &self,
+        run_id: &str,
+        rows: Vec<NewProposal>,
+    ) -> Result<(Vec<i64>, i64), sqlx::Error> {
         if rows.is_empty() {
             return Ok((Vec::new(), now_ms()));
+        }
+        if rows.len() > MAX_SET_SIZE {
+            return Err(sqlx::Error::Protocol(format!(
+                "a proposal set holds at most {MAX_SET_SIZE} proposals, not {}",
+                rows.len()
+            )));
         }
         let created_at_ms = now_ms();
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job {
+                run_id: run_id.to_string(),
                 rows,
                 created_at_ms,
                 done,
@@ -79,7 +95,7 @@ impl ProposalWriter {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, kind: DatabaseKind, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut rows = jobs[0].rows.len();
@@ -92,7 +108,7 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match insert_all(&pool, &jobs).await {
+        match insert_all(&pool, kind, &jobs).await {
             Ok(ids) => {
                 let mut ids = ids.into_iter();
                 for job in jobs {
@@ -110,43 +126,65 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Inserts every job's rows in one transaction; the ids come back in insertion order.
-async fn insert_all(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<i64>, sqlx::Error> {
-    let all: Vec<(&NewProposal, i64)> = jobs
+/// Stores every job as one proposal set, with one statement in one transaction, and returns the ids of the
+/// jobs' proposals in order (see [`proposal_id`]).
+///
+/// The sets travel as a single JSON array parameter (`[[run_id, created_at_ms, params, key_hashes, size], ...]`)
+/// that the database unpacks itself, instead of bound values per row.
+async fn insert_all(
+    pool: &AnyPool,
+    kind: DatabaseKind,
+    jobs: &[Job],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sets: Vec<Value> = jobs
         .iter()
-        .flat_map(|job| job.rows.iter().map(move |row| (row, job.created_at_ms)))
+        .map(|job| {
+            let params: Vec<&Map<String, Value>> = job.rows.iter().map(|r| &*r.params).collect();
+            Value::Array(vec![
+                Value::String(job.run_id.clone()),
+                Value::from(job.created_at_ms),
+                Value::String(to_text(&params)),
+                Value::String(key_hashes(&params)),
+                Value::from(job.rows.len()),
+            ])
+        })
         .collect();
-    let mut ids = Vec::with_capacity(all.len());
+    let sql = match kind {
+        DatabaseKind::Sqlite => {
+            "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 4 \
+             FROM json_each($1) ORDER BY key RETURNING id"
+        }
+        DatabaseKind::Postgres => {
+            "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
+             SELECT r ->> 0, (r ->> 1)::bigint, r ->> 2, r ->> 3, (r ->> 4)::bigint, (r ->> 4)::bigint \
+             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n RETURNING id"
+        }
+    };
     let mut tx = pool.begin().await?;
-    for chunk in all.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO proposals (run_id, params, params_key, created_at_ms) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-        }
-        sql.push_str(" RETURNING id");
-        let mut query = sqlx::query(&sql);
-        for (row, created) in chunk {
-            query = query
-                .bind(row.run_id.as_str())
-                .bind(to_text(&*row.params))
-                .bind(params_key(&row.params))
-                .bind(*created);
-        }
-        let returned = query.fetch_all(&mut *tx).await?;
-        let mut chunk_ids = returned
-            .iter()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        // RETURNING does not promise the VALUES order; ids of one statement ascend with it.
-        chunk_ids.sort_unstable();
-        ids.extend(chunk_ids);
-    }
+    let returned = sqlx::query(sql)
+        .bind(to_text(&sets))
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(ids)
+    let mut set_ids = returned
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    // RETURNING does not promise the row order; ids of one statement ascend with it.
+    set_ids.sort_unstable();
+    Ok(jobs
+        .iter()
+        .zip(set_ids)
+        .flat_map(|(job, set_id)| (0..job.rows.len()).map(move |slot| proposal_id(set_id, slot)))
+        .collect())
+}
+
+/// The `key_hashes` column: each proposal's [`params_hash`] as `,h0,h1,...,`.
+pub(crate) fn key_hashes(params: &[&Map<String, Value>]) -> String {
+    params.iter().fold(String::from(","), |mut out, p| {
+        out.push_str(&params_hash(&params_key(p)).to_string());
+        out.push(',');
+        out
+    })
 }

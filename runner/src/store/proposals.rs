@@ -1,17 +1,112 @@
 //! Pending proposals: candidates handed out by `/propose` and not yet reported by a trial. TPE treats them as
 //! bad observations (the constant liar) until a trial with the same parameters settles them or they expire.
+//!
+//! Each `/propose` call is stored as one *proposal set* (see `migrations/*/0003_proposal_sets.sql`): its
+//! parameters as a JSON array, the hash of each one's canonical key, and a mask of the settled slots.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sqlx::{AnyConnection, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::proposal_writer::NewProposal;
+use super::proposal_writer::{NewProposal, key_hashes, proposal_id};
 use super::{Store, from_text, now_ms};
+use crate::domain::keys::{params_hash, params_key};
 
 /// Most pending proposals TPE considers per run (the newest): a bound on the constant liar's cost when callers
 /// abandon proposals faster than they expire.
 pub const MAX_PENDING: i64 = 512;
+
+/// Sets read per query while looking for a proposal by its parameters.
+const SETS_PER_PAGE: i64 = 64;
+
+/// An unsettled proposal found by its parameters.
+struct Found {
+    set_id: i64,
+    slot: usize,
+    run_id: String,
+}
+
+/// A stored set row as the lookups read it.
+struct SetRow {
+    id: i64,
+    run_id: String,
+    params: Vec<Value>,
+    settled_mask: i64,
+}
+
+impl SetRow {
+    fn read(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let text: Option<String> = row.try_get("params")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            run_id: row.try_get("run_id")?,
+            params: match from_text(text) {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            },
+            settled_mask: row.try_get("settled_mask")?,
+        })
+    }
+
+    fn is_settled(&self, slot: usize) -> bool {
+        slot < 64 && self.settled_mask & (1_i64 << slot) != 0
+    }
+
+    /// The unsettled slots, each with its parameters.
+    fn unsettled(&self) -> impl DoubleEndedIterator<Item = (usize, &Map<String, Value>)> {
+        self.params
+            .iter()
+            .enumerate()
+            .filter(|(slot, _)| !self.is_settled(*slot))
+            .filter_map(|(slot, v)| v.as_object().map(|m| (slot, m)))
+    }
+}
+
+/// The oldest unsettled proposal whose canonical parameters are `key`, in `run_id` or in any run.
+async fn find_unsettled(
+    conn: &mut AnyConnection,
+    run_id: Option<&str>,
+    key: &str,
+) -> Result<Option<Found>, sqlx::Error> {
+    let pattern = format!("%,{},%", params_hash(key));
+    let mut after = 0_i64;
+    loop {
+        let sql = if run_id.is_some() {
+            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE run_id = $1 AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
+        } else {
+            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE $1 = '' AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
+        };
+        let rows = sqlx::query(sql)
+            .bind(run_id.unwrap_or(""))
+            .bind(&pattern)
+            .bind(after)
+            .bind(SETS_PER_PAGE)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in &rows {
+            let set = SetRow::read(row)?;
+            after = set.id;
+            let matching = set
+                .unsettled()
+                .find(|(_, p)| params_key(p) == key)
+                .map(|(slot, _)| slot);
+            if let Some(slot) = matching {
+                return Ok(Some(Found {
+                    set_id: set.id,
+                    slot,
+                    run_id: set.run_id,
+                }));
+            }
+        }
+        if rows.len() < SETS_PER_PAGE as usize {
+            return Ok(None);
+        }
+    }
+}
 
 /// Marks the oldest pending proposal of `run_id` with these parameters as settled by `trial_id`.
 pub async fn settle(
@@ -20,23 +115,62 @@ pub async fn settle(
     key: &str,
     trial_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE proposals SET settled_at_ms = $4, settled_by = $3 WHERE id = \
-         (SELECT id FROM proposals WHERE run_id = $1 AND params_key = $2 AND settled_at_ms IS NULL ORDER BY id LIMIT 1)",
+    let Some(found) = find_unsettled(conn, Some(run_id), key).await? else {
+        return Ok(());
+    };
+    let bit = 1_i64 << found.slot;
+    let marked = sqlx::query(
+        "UPDATE proposal_sets SET unsettled = unsettled - 1, settled_mask = settled_mask | $2 \
+         WHERE id = $1 AND (settled_mask & $2) = 0",
     )
-    .bind(run_id)
-    .bind(key)
-    .bind(trial_id)
-    .bind(now_ms())
-    .execute(conn)
-    .await?;
+    .bind(found.set_id)
+    .bind(bit)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if marked > 0 {
+        sqlx::query(
+            "INSERT INTO proposal_settlements (set_id, slot, trial_id, settled_at_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(found.set_id)
+        .bind(found.slot as i64)
+        .bind(trial_id)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
+}
+
+/// Fills in `key_hashes` for sets stored before it existed (run once at startup, after the migrations), so
+/// that [`settle`] finds them.
+pub async fn hash_unhashed(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, run_id, params, settled_mask FROM proposal_sets WHERE key_hashes = '' AND unsettled > 0",
+    )
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for row in &rows {
+        let set = SetRow::read(row)?;
+        let params: Vec<&Map<String, Value>> =
+            set.params.iter().filter_map(Value::as_object).collect();
+        sqlx::query("UPDATE proposal_sets SET key_hashes = $1 WHERE id = $2")
+            .bind(key_hashes(&params))
+            .bind(set.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 /// A stored, unsettled proposal.
 #[derive(Debug, Clone)]
 pub struct PendingProposal {
-    /// Row id: ascending in creation order.
+    /// Proposal id: ascending in creation order.
     pub id: i64,
     /// When it was proposed (ms since the epoch).
     pub created_at_ms: i64,
@@ -45,15 +179,16 @@ pub struct PendingProposal {
 }
 
 impl Store {
-    /// Stores `(run_id, params)` proposals as pending through the group-commit writer and returns them as
-    /// stored, once committed.
+    /// Stores the proposals of one `/propose` call of `run_id` as pending through the group-commit writer and
+    /// returns them as stored, once committed.
     pub async fn add_pending_batch(
         &self,
+        run_id: &str,
         proposals: Vec<NewProposal>,
     ) -> Result<Vec<PendingProposal>, sqlx::Error> {
         let params: Vec<Arc<Map<String, Value>>> =
             proposals.iter().map(|p| p.params.clone()).collect();
-        let (ids, created_at_ms) = self.proposal_writer.store(proposals).await?;
+        let (ids, created_at_ms) = self.proposal_writer.store(run_id, proposals).await?;
         Ok(ids
             .into_iter()
             .zip(params)
@@ -72,38 +207,181 @@ impl Store {
         since_ms: i64,
     ) -> Result<Vec<PendingProposal>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, created_at_ms, params FROM proposals \
-             WHERE run_id = $1 AND settled_at_ms IS NULL AND created_at_ms >= $2 ORDER BY id DESC LIMIT $3",
+            "SELECT id, run_id, created_at_ms, params, settled_mask FROM proposal_sets \
+             WHERE run_id = $1 AND unsettled > 0 AND created_at_ms >= $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(run_id)
         .bind(since_ms)
         .bind(MAX_PENDING)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let text: Option<String> = row.try_get("params")?;
-                Ok(PendingProposal {
-                    id: row.try_get("id")?,
-                    created_at_ms: row.try_get("created_at_ms")?,
-                    params: Arc::new(match from_text(text) {
-                        Value::Object(m) => m,
-                        _ => Map::new(),
-                    }),
-                })
-            })
-            .collect()
+        let mut pending = Vec::new();
+        for row in &rows {
+            let set = SetRow::read(row)?;
+            let created_at_ms: i64 = row.try_get("created_at_ms")?;
+            pending.extend(set.unsettled().rev().map(|(slot, p)| PendingProposal {
+                id: proposal_id(set.id, slot),
+                created_at_ms,
+                params: Arc::new(p.clone()),
+            }));
+        }
+        pending.truncate(MAX_PENDING as usize);
+        Ok(pending)
     }
 
     /// How many proposals of a run created after `since_ms` are still unsettled.
     pub async fn count_pending(&self, run_id: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
         sqlx::query(
-            "SELECT COUNT(*) AS n FROM proposals WHERE run_id = $1 AND settled_at_ms IS NULL AND created_at_ms >= $2",
+            "SELECT CAST(COALESCE(SUM(unsettled), 0) AS BIGINT) AS n FROM proposal_sets \
+             WHERE run_id = $1 AND unsettled > 0 AND created_at_ms >= $2",
         )
         .bind(run_id)
         .bind(since_ms)
         .fetch_one(&self.pool)
         .await?
         .try_get("n")
+    }
+
+    /// The run of the oldest unsettled proposal with exactly these parameters, among all runs.
+    pub async fn run_of_pending(
+        &self,
+        params: &Map<String, Value>,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let found = find_unsettled(&mut conn, None, &params_key(params)).await?;
+        Ok(found.map(|f| f.run_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use serde_json::json;
+    use sqlx::any::AnyPoolOptions;
+
+    /// A SQLite database at the schema of the release before proposal sets, holding one settled and one
+    /// unsettled proposal of run `old`.
+    async fn database_before_proposal_sets(dir: &std::path::Path) -> String {
+        let url = format!("sqlite://{}/runner.db?mode=rwc", dir.display());
+        let old = dir.join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        for name in ["0001_initial.sql", "0002_recent_pending.sql"] {
+            let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+            std::fs::copy(from.join(name), old.join(name)).unwrap();
+        }
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for (params, settled) in [
+            (json!({"lr": 0.1}), true),
+            (json!({"lr": 0.01, "units": 64}), false),
+        ] {
+            sqlx::query(
+                "INSERT INTO proposals (run_id, params, params_key, created_at_ms, settled_at_ms, settled_by) \
+                 VALUES ('old', $1, $2, $3, $4, $5)",
+            )
+            .bind(params.to_string())
+            .bind(params_key(params.as_object().unwrap()))
+            .bind(now_ms())
+            .bind(settled.then(now_ms))
+            .bind(settled.then_some("t0"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+        url
+    }
+
+    #[tokio::test]
+    async fn proposals_stored_before_proposal_sets_are_kept_and_settle_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = database_before_proposal_sets(dir.path()).await;
+        let store = Store::connect(&DatabaseUrl::parse(&url).unwrap())
+            .await
+            .unwrap();
+        let pending = store.pending("old", 0).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            Value::Object((*pending[0].params).clone()),
+            json!({"lr": 0.01, "units": 64})
+        );
+        let settlements: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM proposal_settlements WHERE trial_id = 't0'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+                .try_get("n")
+                .unwrap();
+        assert_eq!(settlements, 1, "the old settlement is kept");
+
+        let mut conn = store.pool().acquire().await.unwrap();
+        let key = params_key(json!({"units": 64.0, "lr": 0.01}).as_object().unwrap());
+        settle(&mut conn, "old", &key, "t1").await.unwrap();
+        drop(conn);
+        assert_eq!(store.count_pending("old", 0).await.unwrap(), 0);
+        // New sets get ids above the migrated ones.
+        let new = store
+            .add_pending_batch(
+                "old",
+                vec![NewProposal {
+                    params: Arc::new(Map::new()),
+                }],
+            )
+            .await
+            .unwrap();
+        assert!(new[0].id > pending[0].id);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_unsettled_duplicate_settles_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        let same = Arc::new(json!({"x": 1}).as_object().unwrap().clone());
+        let other = Arc::new(json!({"x": 2}).as_object().unwrap().clone());
+        let batch = |params: Vec<Arc<Map<String, Value>>>| {
+            params
+                .into_iter()
+                .map(|params| NewProposal { params })
+                .collect::<Vec<_>>()
+        };
+        let first = store
+            .add_pending_batch("r", batch(vec![other.clone(), same.clone()]))
+            .await
+            .unwrap();
+        let second = store
+            .add_pending_batch("r", batch(vec![same.clone()]))
+            .await
+            .unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        settle(&mut conn, "r", &params_key(&same), "t1")
+            .await
+            .unwrap();
+        drop(conn);
+        let left: Vec<i64> = store
+            .pending("r", 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(
+            left,
+            vec![second[0].id, first[0].id],
+            "newest first, the older duplicate settled"
+        );
+        assert_eq!(
+            store.run_of_pending(&same).await.unwrap().as_deref(),
+            Some("r")
+        );
+        assert_eq!(store.run_of_pending(&Map::new()).await.unwrap(), None);
     }
 }

@@ -388,7 +388,13 @@ impl Store {
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM proposals WHERE run_id = $1")
+        sqlx::query(
+            "DELETE FROM proposal_settlements WHERE set_id IN (SELECT id FROM proposal_sets WHERE run_id = $1)",
+        )
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM proposal_sets WHERE run_id = $1")
             .bind(run_id)
             .execute(&mut *tx)
             .await?;

@@ -273,18 +273,4 @@ impl Store {
             .await?
             .try_get("n")
     }
-
-    /// The oldest pending proposal's run among runs with a pending proposal of exactly these parameters.
-    pub async fn run_of_pending(
-        &self,
-        params: &Map<String, Value>,
-    ) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT run_id FROM proposals WHERE params_key = $1 AND settled_at_ms IS NULL ORDER BY id LIMIT 1",
-        )
-        .bind(params_key(params))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| r.try_get("run_id")).transpose()
-    }
 }

@@ -172,3 +172,41 @@ async fn the_space_can_come_from_bridge_start(backend: Backend) {
     app.stop().await;
 }
 both_backends!(the_space_can_come_from_bridge_start);
+
+async fn a_reported_trial_settles_its_pending_proposal(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let space = json!({"x": {"uniform": [0.0, 1.0]}, "model": {"choice": ["a", "b"]}});
+    let (s, body) = app
+        .post(
+            "/propose",
+            &json!({"run_id": "settle", "k": 3, "strategy": "random", "space": space}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, run) = app.get("/runs/settle").await;
+    assert_eq!(run["pending_proposals"], 3, "{run}");
+    // Reported with its keys in another order: still the same parameters.
+    let params = &body[1]["params"];
+    let reported = json!({"model": params["model"], "x": params["x"]});
+    let (s, reply) = app
+        .post(
+            "/bridge/record",
+            &json!({"run_id": "settle", "trial_id": "t1", "parameters": reported,
+                    "metrics": {"accuracy": 0.5}}),
+        )
+        .await;
+    assert!(s < 300, "{reply}");
+    let (_, run) = app.get("/runs/settle").await;
+    assert_eq!(run["pending_proposals"], 2, "{run}");
+    // Parameters nobody proposed settle nothing.
+    app.post(
+        "/bridge/record",
+        &json!({"run_id": "settle", "trial_id": "t2", "parameters": {"x": 2.0, "model": "c"},
+                "metrics": {"accuracy": 0.1}}),
+    )
+    .await;
+    let (_, run) = app.get("/runs/settle").await;
+    assert_eq!(run["pending_proposals"], 2, "{run}");
+    app.stop().await;
+}
+both_backends!(a_reported_trial_settles_its_pending_proposal);
