@@ -129,36 +129,37 @@ async fn run(pool: AnyPool, kind: DatabaseKind, mut rx: mpsc::Receiver<Job>) {
 /// Stores every job as one proposal set, with one statement in one transaction, and returns the ids of the
 /// jobs' proposals in order (see [`proposal_id`]).
 ///
-/// The sets travel as a single JSON array parameter (`[[run_id, created_at_ms, params, key_hashes, size], ...]`)
-/// that the database unpacks itself, instead of bound values per row.
+/// The sets travel as a single JSON array parameter (`[[run_id, created_at_ms, [params...], key_hashes, size],
+/// ...]`) that the database unpacks itself, instead of bound values per row; each set's parameter array is
+/// stored as the text of its element, so it is written once, not escaped into a string and parsed again.
 async fn insert_all(
     pool: &AnyPool,
     kind: DatabaseKind,
     jobs: &[Job],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let sets: Vec<Value> = jobs
+    let sets: Vec<SetRow> = jobs
         .iter()
         .map(|job| {
             let params: Vec<&Map<String, Value>> = job.rows.iter().map(|r| &*r.params).collect();
-            Value::Array(vec![
-                Value::String(job.run_id.clone()),
-                Value::from(job.created_at_ms),
-                Value::String(to_text(&params)),
-                Value::String(key_hashes(&params)),
-                Value::from(job.rows.len()),
-            ])
+            SetRow {
+                run_id: &job.run_id,
+                created_at_ms: job.created_at_ms,
+                key_hashes: key_hashes(&params),
+                params,
+                size: job.rows.len(),
+            }
         })
         .collect();
     let sql = match kind {
         DatabaseKind::Sqlite => {
             "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 4 \
+             SELECT value ->> 0, value ->> 1, value -> 2, value ->> 3, value ->> 4, value ->> 4 \
              FROM json_each($1) ORDER BY key RETURNING id"
         }
         DatabaseKind::Postgres => {
             "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
-             SELECT r ->> 0, (r ->> 1)::bigint, r ->> 2, r ->> 3, (r ->> 4)::bigint, (r ->> 4)::bigint \
-             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n RETURNING id"
+             SELECT r ->> 0, (r ->> 1)::bigint, (r -> 2)::text, r ->> 3, (r ->> 4)::bigint, (r ->> 4)::bigint \
+             FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n RETURNING id"
         }
     };
     let mut tx = pool.begin().await?;
@@ -178,6 +179,28 @@ async fn insert_all(
         .zip(set_ids)
         .flat_map(|(job, set_id)| (0..job.rows.len()).map(move |slot| proposal_id(set_id, slot)))
         .collect())
+}
+
+/// One set as the insert statement's JSON parameter carries it (an array, in column order).
+struct SetRow<'a> {
+    run_id: &'a str,
+    created_at_ms: i64,
+    params: Vec<&'a Map<String, Value>>,
+    key_hashes: String,
+    size: usize,
+}
+
+impl serde::Serialize for SetRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            self.run_id,
+            self.created_at_ms,
+            &self.params,
+            &self.key_hashes,
+            self.size,
+        )
+            .serialize(serializer)
+    }
 }
 
 /// The `key_hashes` column: each proposal's [`params_hash`] as `,h0,h1,...,`.
