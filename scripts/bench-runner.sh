@@ -44,13 +44,15 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"run_id":"RUN","k":8,"strategy":"STRATEGY","space":{"x":{"uniform":[-5,10]},"y":{"uniform":[0,15]},"lr":{"loguniform":[0.0001,0.1]},"n":{"int":[1,8]},"act":{"choice":["relu","tanh","gelu"]}}}'
 LUA
 
-wrk_rps() { wrk -t2 -c"$1" -d"$DURATION" -s "$2" "$3" | awk '/Requests\/sec/ {print $2}'; }
+# One wrk thread, as the anchor was measured (shared/bench: wrk -t1); WRK_THREADS changes it.
+wrk_rps() { wrk -t"${WRK_THREADS:-1}" -c"$1" -d"$DURATION" ${2:+-s "$2"} "$3" | awk '/Requests\/sec/ {print $2}'; }
 
 echo "## runner service benchmark ($(date -u +%F), $(nproc) cores, wrk $DURATION)"
 start_runner ""
 sleep 1
 echo "startup_to_healthz_ms(sqlite, fresh data dir): $STARTUP_MS"
 echo "idle_rss_mib: $(rss_mib $PID)"
+echo "healthz_rps_c64 (the HTTP ceiling on this machine): $(wrk_rps 64 "" "http://127.0.0.1:$PORT_NUM/healthz")"
 echo "record_rps_sqlite_c64: $(wrk_rps 64 "$WORK/record.lua" "http://127.0.0.1:$PORT_NUM")"
 sed -e 's/RUN/bench-random/' -e 's/STRATEGY/random/' "$WORK/propose.lua" > "$WORK/p-random.lua"
 echo "propose_random_k8_rps_c64: $(wrk_rps 64 "$WORK/p-random.lua" "http://127.0.0.1:$PORT_NUM")"
@@ -79,5 +81,6 @@ if [ -f .cache/run/postgres.env ] || scripts/start-postgres.sh >/dev/null 2>&1; 
   start_runner "${THUNDERHELM_PG_URL%/*}/$DB"
   echo "startup_to_healthz_ms(postgres, fresh database): $STARTUP_MS"
   echo "record_rps_postgres_c64: $(wrk_rps 64 "$WORK/record.lua" "http://127.0.0.1:$PORT_NUM")"
+  echo "propose_random_k8_rps_c64(postgres): $(wrk_rps 64 "$WORK/p-random.lua" "http://127.0.0.1:$PORT_NUM")"
   kill -TERM $PID; wait $PID || true
 fi
