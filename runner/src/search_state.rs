@@ -8,6 +8,7 @@
 //! reading them back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,9 @@ use crate::store::{PendingProposal, RunRecord, Store, TrialRecord, now_ms};
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// Most runs kept in memory; beyond it an entry is dropped (and reloaded when used again).
 const MAX_RUNS: usize = 4096;
+/// Provisional ids of reserved proposals: above every stored proposal's id (a set id times 64 plus a slot), so
+/// they sort as the newest until their commit replaces them.
+static RESERVED_IDS: AtomicI64 = AtomicI64::new(1 << 62);
 
 /// A consistent view of a run for one `/propose` call.
 #[derive(Debug, Clone)]
@@ -36,6 +40,9 @@ pub struct RunSnapshot {
     pub pending: Vec<Arc<Map<String, Value>>>,
     /// Number of trials of the run.
     pub n_trials: usize,
+    /// Id of the newest pending proposal known here (0 when there is none): it moves with every call, so
+    /// derived seeds differ between consecutive calls even when the liar's window is full.
+    pub newest_pending_id: i64,
 }
 
 #[derive(Debug)]
@@ -77,6 +84,13 @@ impl Loaded {
             observations: self.observations.clone(),
             pending,
             n_trials: self.n_trials,
+            newest_pending_id: self.proposals.keys().next_back().copied().unwrap_or(0),
+        }
+    }
+
+    fn remove(&mut self, ids: &[i64]) {
+        for id in ids {
+            self.proposals.remove(id);
         }
     }
 
@@ -96,6 +110,7 @@ impl Loaded {
 struct Slot {
     loaded: Mutex<Option<Loaded>>,
     reload: tokio::sync::Mutex<()>,
+    sampling: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Slot {
@@ -166,13 +181,51 @@ impl SearchStates {
         Ok(snapshot)
     }
 
-    /// Adds proposals this process just committed to the run's entry, if it is cached.
-    pub async fn add_pending(&self, run_id: &str, proposals: Vec<PendingProposal>) {
+    /// Waits for the run's sampling turn: TPE calls of one run take it from their snapshot until their
+    /// proposals are [reserved](Self::reserve), so each call's constant liar sees the previous call's points.
+    pub async fn sampling_turn(&self, run_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        self.slot(run_id).sampling.clone().lock_owned().await
+    }
+
+    /// Counts proposals as pending before they are committed, so calls that follow see them at once; returns
+    /// the provisional ids to pass to [`confirm`](Self::confirm) or [`release`](Self::release).
+    pub fn reserve(&self, run_id: &str, params: &[Arc<Map<String, Value>>]) -> Vec<i64> {
+        let ids: Vec<i64> = params
+            .iter()
+            .map(|_| RESERVED_IDS.fetch_add(1, Ordering::Relaxed))
+            .collect();
+        let slot = self.slot(run_id);
+        if let Some(loaded) = slot.loaded().as_mut() {
+            let created_at_ms = now_ms();
+            loaded.add(
+                ids.iter()
+                    .zip(params)
+                    .map(|(id, params)| PendingProposal {
+                        id: *id,
+                        created_at_ms,
+                        params: params.clone(),
+                    })
+                    .collect(),
+            );
+        }
+        ids
+    }
+
+    /// Replaces reserved proposals by the committed ones.
+    pub async fn confirm(&self, run_id: &str, reserved: &[i64], stored: Vec<PendingProposal>) {
         let slot = self.slot(run_id);
         // A reload in progress may have read the table before these rows were committed: wait for it.
         let _reloading = slot.reload.lock().await;
         if let Some(loaded) = slot.loaded().as_mut() {
-            loaded.add(proposals);
+            loaded.remove(reserved);
+            loaded.add(stored);
+        }
+    }
+
+    /// Forgets reserved proposals whose commit failed.
+    pub fn release(&self, run_id: &str, reserved: &[i64]) {
+        if let Some(loaded) = self.slot(run_id).loaded().as_mut() {
+            loaded.remove(reserved);
         }
     }
 }

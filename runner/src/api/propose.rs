@@ -76,8 +76,10 @@ fn parse(body: &Value) -> Result<ProposeInput, FieldError> {
 }
 
 /// A seed derived from the run and the state of its history, so repeated calls differ but are reproducible.
-fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize) -> u64 {
-    let digest = Sha256::digest(format!("{run_id}\u{0}{n_trials}\u{0}{n_pending}").as_bytes());
+fn derived_seed(run_id: &RunId, n_trials: usize, n_pending: usize, newest_pending: i64) -> u64 {
+    let digest = Sha256::digest(
+        format!("{run_id}\u{0}{n_trials}\u{0}{n_pending}\u{0}{newest_pending}").as_bytes(),
+    );
     u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
@@ -110,6 +112,16 @@ pub async fn propose(
     let ttl = state.settings.pending_ttl;
     // Random search needs no history or pending proposals, only the run's objective and stored space.
     let with_pending = input.strategy == Strategy::Tpe;
+    // One TPE call of a run at a time from snapshot to reservation: each call's liar sees the previous one's.
+    let sampling_turn = match input.strategy {
+        Strategy::Tpe => Some(
+            state
+                .search_states
+                .sampling_turn(input.run_id.as_str())
+                .await,
+        ),
+        Strategy::Random => None,
+    };
     let mut snapshot = state
         .search_states
         .snapshot(&state.store, &input.run_id, ttl, with_pending)
@@ -156,9 +168,14 @@ pub async fn propose(
     {
         Strategy::Tpe => {
             let pending: Vec<&Map<String, Value>> = snapshot.pending.iter().map(|p| &**p).collect();
-            let seed = input
-                .seed
-                .unwrap_or_else(|| derived_seed(&input.run_id, snapshot.n_trials, pending.len()));
+            let seed = input.seed.unwrap_or_else(|| {
+                derived_seed(
+                    &input.run_id,
+                    snapshot.n_trials,
+                    pending.len(),
+                    snapshot.newest_pending_id,
+                )
+            });
             (&snapshot.observations, pending, seed)
         }
         Strategy::Random => (&[], Vec::new(), input.seed.unwrap_or_else(fresh_seed)),
@@ -195,16 +212,22 @@ pub async fn propose(
             g: finite(p.log_g),
         })
         .collect();
-    let batch: Vec<NewProposal> = proposals
+    let params: Vec<Arc<Map<String, Value>>> =
+        proposals.into_iter().map(|p| Arc::new(p.params)).collect();
+    let run_id = input.run_id.as_str();
+    let reserved = state.search_states.reserve(run_id, &params);
+    drop(sampling_turn);
+    let batch = params
         .into_iter()
-        .map(|p| NewProposal {
-            params: Arc::new(p.params),
-        })
+        .map(|params| NewProposal { params })
         .collect();
-    let stored = state
-        .store
-        .add_pending_batch(input.run_id.as_str(), batch)
-        .await?;
+    let stored = match state.store.add_pending_batch(run_id, batch).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            state.search_states.release(run_id, &reserved);
+            return Err(e.into());
+        }
+    };
     let reply: Vec<ProposalReply> = stored
         .iter()
         .zip(&scores)
@@ -216,10 +239,7 @@ pub async fn propose(
         })
         .collect();
     let body = serde_json::to_vec(&reply).map_err(|e| ApiError::Internal(e.into()))?;
-    state
-        .search_states
-        .add_pending(input.run_id.as_str(), stored)
-        .await;
+    state.search_states.confirm(run_id, &reserved, stored).await;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

@@ -210,3 +210,35 @@ async fn a_reported_trial_settles_its_pending_proposal(backend: Backend) {
     app.stop().await;
 }
 both_backends!(a_reported_trial_settles_its_pending_proposal);
+
+async fn concurrent_calls_see_each_others_proposals(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let space = json!({"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}});
+    for i in 0..12 {
+        let x = f64::from(i) / 12.0;
+        app.post(
+            "/bridge/record",
+            &json!({"run_id": "c", "trial_id": format!("c{i}"), "parameters": {"x": x, "y": 1.0 - x},
+                    "metrics": {"accuracy": x}}),
+        )
+        .await;
+    }
+    // Sixteen workers ask at once, without seeds: no two may be handed the same point.
+    let body = json!({"run_id": "c", "k": 4, "space": space});
+    let calls = (0..16).map(|_| app.post("/propose", &body));
+    let mut seen = std::collections::HashSet::new();
+    for (s, body) in futures::future::join_all(calls).await {
+        assert_eq!(s, 200, "{body}");
+        for item in body.as_array().unwrap() {
+            assert!(
+                seen.insert(item["params"].to_string()),
+                "handed out twice: {item}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 64);
+    let (_, run) = app.get("/runs/c").await;
+    assert_eq!(run["pending_proposals"], 64, "{run}");
+    app.stop().await;
+}
+both_backends!(concurrent_calls_see_each_others_proposals);
