@@ -63,6 +63,10 @@ pub(crate) struct ParzenEstimator {
 /// Below this many components `log_pdf` evaluates every component (pruning would not pay).
 const MIN_COMPONENTS_TO_PRUNE: usize = 32;
 
+/// When pruning keeps more than this share of the components for a point (numerator,
+/// denominator), `log_pdf` evaluates the rest of its points in full.
+const MAX_KEPT_SHARE: (usize, usize) = (1, 4);
+
 /// `log_sum_exp` leaves out the terms more than this far below the largest one.
 const NEGLIGIBLE: f64 = 40.0;
 
@@ -92,11 +96,24 @@ const PRUNE_MARGIN: (f64, f64) = (1.0, 1e-9);
 impl ParzenEstimator {
     /// Builds the estimator from `rows` (row-major raw values, `dims.len()` per row, `NaN` =
     /// missing) with one non-negative `weights` entry per row, oldest first.
+    #[cfg(test)]
     pub(crate) fn new(
         dims: &[DimSpec],
         rows: &[f64],
         weights: &[f64],
         params: &ParzenParams,
+    ) -> Self {
+        Self::with_room(dims, rows, weights, params, 0)
+    }
+
+    /// [`ParzenEstimator::new`] with room for `room` observations to be pushed without
+    /// reallocating.
+    pub(crate) fn with_room(
+        dims: &[DimSpec],
+        rows: &[f64],
+        weights: &[f64],
+        params: &ParzenParams,
+        room: usize,
     ) -> Self {
         let d = dims.len();
         let n_obs = weights.len();
@@ -121,17 +138,18 @@ impl ParzenEstimator {
                         },
                         column,
                         params,
+                        room,
                     ))),
                     DimSpec::Categorical { n } => {
-                        DimKernels::Categorical(CategoricalKernels::new(n, column, params))
+                        DimKernels::Categorical(CategoricalKernels::new(n, column, params, room))
                     }
                 }
             })
             .collect();
         let mut est = Self {
             prior_weight: params.prior_weight,
-            log_w: Vec::new(),
-            cum_w: Vec::new(),
+            log_w: Vec::with_capacity(n_obs + 1 + room),
+            cum_w: Vec::with_capacity(n_obs + 1 + room),
             dims,
             pruning: None,
             acc: Vec::new(),
@@ -189,20 +207,6 @@ impl ParzenEstimator {
         }
     }
 
-    /// Makes room for `additional` more observations, so that pushing them does not reallocate.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        for v in [&mut self.log_w, &mut self.cum_w, &mut self.acc] {
-            v.reserve(additional);
-        }
-        self.kept.reserve(self.n_components() + additional);
-        for dim in &mut self.dims {
-            match dim {
-                DimKernels::Numeric(kern) => kern.reserve(additional),
-                DimKernels::Categorical(kern) => kern.hits.reserve(additional),
-            }
-        }
-    }
-
     /// Number of mixture components (observations plus the prior).
     pub(crate) fn n_components(&self) -> usize {
         self.log_w.len()
@@ -241,13 +245,17 @@ impl ParzenEstimator {
             std::mem::take(&mut self.kept),
         );
         acc.resize(self.n_components(), 0.0);
+        // Both ways give the same bits; pruning stops once it keeps too much to pay.
+        let mut prune = self.pruning.is_some();
         for point in points.chunks_exact(d) {
             let inside = self.dims.iter().zip(point).all(|(dim, &x)| dim.contains(x));
             out.push(if !inside {
                 // Every component gives the point zero density.
                 f64::NEG_INFINITY
-            } else if self.pruning.is_some() {
-                self.log_pdf_pruned(point, &mut acc, &mut kept)
+            } else if prune {
+                let density = self.log_pdf_pruned(point, &mut acc, &mut kept);
+                prune = kept.len() * MAX_KEPT_SHARE.1 <= acc.len() * MAX_KEPT_SHARE.0;
+                density
             } else {
                 self.log_pdf_full(point, &mut acc)
             });
@@ -440,20 +448,25 @@ struct NumericKernels {
 }
 
 impl NumericKernels {
-    fn new(grid: Grid, column: impl Iterator<Item = f64>, params: &ParzenParams) -> Self {
+    fn new(
+        grid: Grid,
+        column: impl Iterator<Item = f64>,
+        params: &ParzenParams,
+        room: usize,
+    ) -> Self {
         let (lo_t, hi_t) = (
             grid.t(grid.low - grid.step / 2.0),
             grid.t(grid.high + grid.step / 2.0),
         );
-        let obs: Vec<f64> = column
-            .map(|x| if x.is_nan() { x } else { grid.t(x) })
-            .collect();
-        let mut sorted: Vec<(f64, usize)> = obs
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !m.is_nan())
-            .map(|(i, m)| (*m, i))
-            .collect();
+        let mut obs: Vec<f64> = Vec::with_capacity(column.size_hint().0 + room);
+        obs.extend(column.map(|x| if x.is_nan() { x } else { grid.t(x) }));
+        let mut sorted: Vec<(f64, usize)> = Vec::with_capacity(obs.len() + room);
+        sorted.extend(
+            obs.iter()
+                .enumerate()
+                .filter(|(_, m)| !m.is_nan())
+                .map(|(i, m)| (*m, i)),
+        );
         sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let kc = obs.len() + 1;
         let mut kern = Self {
@@ -466,15 +479,15 @@ impl NumericKernels {
             obs,
             sorted,
             min_sigma: f64::NAN,
-            mu: vec![f64::NAN; kc],
-            sigma: vec![f64::NAN; kc],
-            inv_sigma: vec![f64::NAN; kc],
-            log_norm: vec![f64::NAN; kc],
+            mu: filled(kc, room, f64::NAN),
+            sigma: filled(kc, room, f64::NAN),
+            inv_sigma: filled(kc, room, f64::NAN),
+            log_norm: filled(kc, room, f64::NAN),
             shapes: GridShapes::default(),
-            trunc: vec![None; kc],
+            trunc: filled(kc, room, None),
         };
         if grid.step != 0.0 {
-            kern.shapes.of = vec![0; kc];
+            kern.shapes.of = filled(kc, room, 0);
         }
         for i in 0..kc {
             if kern.obs.get(i).is_none_or(|x| x.is_nan()) {
@@ -492,24 +505,6 @@ impl NumericKernels {
             self.range() / (1.0 + (self.sorted.len() + 1) as f64).min(100.0)
         } else {
             1e-12
-        }
-    }
-
-    /// Makes room for `additional` more observations.
-    fn reserve(&mut self, additional: usize) {
-        for v in [
-            &mut self.obs,
-            &mut self.mu,
-            &mut self.sigma,
-            &mut self.inv_sigma,
-            &mut self.log_norm,
-        ] {
-            v.reserve(additional);
-        }
-        self.sorted.reserve(additional);
-        self.trunc.reserve(additional);
-        if self.grid.step != 0.0 {
-            self.shapes.of.reserve(additional);
         }
     }
 
@@ -700,6 +695,13 @@ impl GridShapes {
     }
 }
 
+/// `n` copies of `value`, with room for `room` more.
+fn filled<T: Clone>(n: usize, room: usize, value: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(n + room);
+    v.resize(n, value);
+    v
+}
+
 /// Optuna's σ rule for the observation at position `r` of `sorted` (the valid observations by
 /// value): the larger gap to its neighbours, the bounds `lo` and `hi` counting as neighbours.
 fn neighbour_sigma(
@@ -742,11 +744,15 @@ struct CategoricalKernels {
 }
 
 impl CategoricalKernels {
-    fn new(n: usize, column: impl Iterator<Item = f64>, params: &ParzenParams) -> Self {
-        let hits = column
-            .map(|c| Self::hit(n, c))
-            .chain(std::iter::once(None))
-            .collect();
+    fn new(
+        n: usize,
+        column: impl Iterator<Item = f64>,
+        params: &ParzenParams,
+        room: usize,
+    ) -> Self {
+        let mut hits = Vec::with_capacity(column.size_hint().0 + 1 + room);
+        hits.extend(column.map(|c| Self::hit(n, c)));
+        hits.push(None);
         let mut kern = Self {
             n,
             prior_weight: params.prior_weight,
@@ -1134,8 +1140,8 @@ mod tests {
         ] {
             let n0 = 3;
             let rows: Vec<f64> = (0..140).flat_map(row).collect();
-            let mut grown = ParzenEstimator::new(&dims, &rows[..n0 * 4], &weights(n0), &params);
-            grown.reserve(2);
+            let mut grown =
+                ParzenEstimator::with_room(&dims, &rows[..n0 * 4], &weights(n0), &params, 2);
             for n in n0 + 1..=140 {
                 grown.push(&row(n - 1), &weights(n));
                 let mut built = ParzenEstimator::new(&dims, &rows[..n * 4], &weights(n), &params);

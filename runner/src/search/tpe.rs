@@ -372,11 +372,12 @@ fn propose_multivariate(
     let d = model.dims.len();
     let mut weights = Vec::new();
     req.options.weights.fill(groups.n_below(), &mut weights);
-    let mut below = ParzenEstimator::new(&model.dims, &groups.below, &weights, &params);
+    let mut below = ParzenEstimator::with_room(&model.dims, &groups.below, &weights, &params, 0);
     let mut n_above = groups.above.len() / d;
     req.options.weights.fill(n_above, &mut weights);
-    let mut above = ParzenEstimator::new(&model.dims, &groups.above, &weights, &params);
-    above.reserve(req.k);
+    // The liar pushes every proposal but the last.
+    let room = req.k.saturating_sub(1);
+    let mut above = ParzenEstimator::with_room(&model.dims, &groups.above, &weights, &params, room);
     let (mut cands, mut log_l, mut log_g) = (Vec::new(), Vec::new(), Vec::new());
     let mut out = Vec::new();
     for i in 0..req.k {
@@ -417,14 +418,15 @@ fn propose_univariate(
         .map(|j| {
             let col = column(&groups.below, j);
             req.options.weights.fill(col.len(), &mut weights);
-            ParzenEstimator::new(&model.dims[j..=j], &col, &weights, &params)
+            ParzenEstimator::with_room(&model.dims[j..=j], &col, &weights, &params, 0)
         })
         .collect();
+    let room = req.k.saturating_sub(1);
     let mut above: Vec<ParzenEstimator> = (0..d)
         .map(|j| {
             let col = column(&groups.above, j);
             req.options.weights.fill(col.len(), &mut weights);
-            ParzenEstimator::new(&model.dims[j..=j], &col, &weights, &params)
+            ParzenEstimator::with_room(&model.dims[j..=j], &col, &weights, &params, room)
         })
         .collect();
     let (mut cands, mut log_l, mut log_g) = (Vec::new(), Vec::new(), Vec::new());
