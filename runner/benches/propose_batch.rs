@@ -1,7 +1,8 @@
 //! The sampler's cost for one `/propose` call as the service benchmark makes it (`scripts/bench-runner.sh`):
 //! k = 8 TPE proposals in a five-parameter space (two floats, a log float, an int, a categorical) over 100
 //! finished trials, with 0 to 512 pending proposals for the constant liar.
-//! Run: `cargo bench -p runner --bench propose_batch`.
+//! Run: `cargo bench -p runner --bench propose_batch`; `PROPOSE_BENCH_PENDING=512` times only that
+//! many pending proposals (repeated 20× as often, for profiling).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -46,13 +47,19 @@ fn main() {
         .collect();
     let pending_owned = random(512, 2);
     let pending: Vec<&Map<String, Value>> = pending_owned.iter().collect();
-    println!("| pending proposals | ms per k = 8 call (median of 7 x 20 calls) |");
+    let only: Option<usize> = std::env::var("PROPOSE_BENCH_PENDING").ok().map(|v| {
+        v.parse()
+            .expect("PROPOSE_BENCH_PENDING is a number of pending proposals")
+    });
+    let sizes = only.map_or(vec![0usize, 8, 64, 128, 256, 512], |n| vec![n.min(512)]);
+    let calls: u64 = if only.is_some() { 400 } else { 20 };
+    println!("| pending proposals | ms per k = 8 call (median of 7 x {calls} calls) |");
     println!("|---|---|");
-    for n_pending in [0usize, 8, 64, 128, 256, 512] {
+    for n_pending in sizes {
         let mut runs: Vec<f64> = (0..7)
             .map(|rep| {
                 let started = Instant::now();
-                for call in 0..20u64 {
+                for call in 0..calls {
                     let req = ProposeRequest {
                         space: &space,
                         history: &history,
@@ -65,7 +72,7 @@ fn main() {
                     };
                     black_box(propose(&req));
                 }
-                started.elapsed().as_secs_f64() * 1e3 / 20.0
+                started.elapsed().as_secs_f64() * 1e3 / calls as f64
             })
             .collect();
         runs.sort_by(f64::total_cmp);

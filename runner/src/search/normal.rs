@@ -153,33 +153,79 @@ pub(crate) fn ndtri(p: f64) -> f64 {
 }
 
 /// Draws from N(0, 1) truncated to `[a, b]` (`a < b`) by inverting the CDF at quantile `u ∈ [0, 1)`.
-pub(crate) fn truncnorm_ppf(a: f64, b: f64, u: f64) -> f64 {
-    if a >= 0.0 {
-        // Work in the left tail, where the CDF keeps its relative precision.
-        return -truncnorm_ppf(-b, -a, 1.0 - u);
+#[cfg(test)]
+fn truncnorm_ppf(a: f64, b: f64, u: f64) -> f64 {
+    TruncNormal::new(a, b).ppf(u)
+}
+
+/// N(0, 1) truncated to `[a, b]`, with the CDF values that do not depend on the quantile computed
+/// once, so that drawing many times from the same kernel costs one inverse CDF per draw.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TruncNormal {
+    /// Whether the interval was mirrored to `[−b, −a]` (done when `a >= 0`, so the work happens in
+    /// the left tail, where the CDF keeps its relative precision).
+    mirrored: bool,
+    /// The (possibly mirrored) interval.
+    a: f64,
+    b: f64,
+    phi_a: f64,
+    mass: f64,
+    phi_neg_b: f64,
+}
+
+impl TruncNormal {
+    /// Prepares draws from N(0, 1) truncated to `[a, b]` (`a < b`).
+    pub(crate) fn new(a: f64, b: f64) -> Self {
+        let (mirrored, a, b) = if a >= 0.0 {
+            (true, -b, -a)
+        } else {
+            (false, a, b)
+        };
+        let phi_a = ndtr(a);
+        let (mass, phi_neg_b) = if b <= 0.0 {
+            // The whole interval is in the left half: `lower` in `ppf` never exceeds Φ(b) <= 0.5.
+            (ndtr(b) - phi_a, 0.5)
+        } else {
+            let phi_neg_b = ndtr(-b);
+            (1.0 - phi_a - phi_neg_b, phi_neg_b)
+        };
+        Self {
+            mirrored,
+            a,
+            b,
+            phi_a,
+            mass,
+            phi_neg_b,
+        }
     }
-    let phi_a = ndtr(a);
-    let (mass, phi_neg_b) = if b <= 0.0 {
-        // The whole interval is in the left half: `lower` below never exceeds Φ(b) <= 0.5.
-        (ndtr(b) - phi_a, 0.5)
-    } else {
-        let phi_neg_b = ndtr(-b);
-        (1.0 - phi_a - phi_neg_b, phi_neg_b)
-    };
-    if mass.is_nan() || mass <= f64::MIN_POSITIVE {
-        // All of the mass sits beyond f64's reach: the upper end is the most likely point.
-        return b;
+
+    /// The point at quantile `u ∈ [0, 1)`.
+    pub(crate) fn ppf(&self, u: f64) -> f64 {
+        if self.mirrored {
+            -self.ppf_left(1.0 - u)
+        } else {
+            self.ppf_left(u)
+        }
     }
-    let lower = phi_a + u * mass;
-    let x = if lower <= 0.5 {
-        ndtri(lower)
-    } else {
-        -ndtri(phi_neg_b + (1.0 - u) * mass)
-    };
-    if x.is_nan() {
-        0.5 * (a + b)
-    } else {
-        x.clamp(a, b)
+
+    /// `ppf` of the interval as stored (`a < 0`).
+    fn ppf_left(&self, u: f64) -> f64 {
+        let (a, b, mass) = (self.a, self.b, self.mass);
+        if mass.is_nan() || mass <= f64::MIN_POSITIVE {
+            // All of the mass sits beyond f64's reach: the upper end is the most likely point.
+            return b;
+        }
+        let lower = self.phi_a + u * mass;
+        let x = if lower <= 0.5 {
+            ndtri(lower)
+        } else {
+            -ndtri(self.phi_neg_b + (1.0 - u) * mass)
+        };
+        if x.is_nan() {
+            0.5 * (a + b)
+        } else {
+            x.clamp(a, b)
+        }
     }
 }
 

@@ -14,8 +14,16 @@
 //!
 //! Densities are in the transformed space (log space for log parameters, grid masses for grid
 //! parameters); TPE only compares them, so the Jacobian would cancel anyway.
+//!
+//! An estimator can grow by one observation at a time ([`ParzenEstimator::push`]), which is what
+//! the constant liar does after every proposal of a batch. Growing gives bit for bit the estimator
+//! that [`ParzenEstimator::new`] builds from all the rows: the sorted order of each dimension is
+//! kept, every σ is recomputed by the same rule, and only the kernels whose σ changed recompute
+//! their normalising mass.
 
-use super::normal::{LN_SQRT_2PI, log_gauss_mass, truncnorm_ppf};
+use std::collections::HashMap;
+
+use super::normal::{LN_SQRT_2PI, TruncNormal, log_gauss_mass};
 use super::space::DimSpec;
 use crate::rng::Rng;
 
@@ -30,116 +38,86 @@ pub(crate) struct ParzenParams {
 /// Kernels of one dimension, for every component (observations first, prior last).
 #[derive(Debug, Clone)]
 enum DimKernels {
-    Numeric(NumericKernels),
-    Categorical {
-        n: usize,
-        /// The weight every choice gets in an observation's row before normalising.
-        fill: f64,
-        /// One row per component, in O(1) space each (spaces may have 1024 choices).
-        rows: Vec<CategoricalRow>,
-    },
-}
-
-/// A categorical kernel: uniform, or `fill` everywhere plus 1 at `hit`, normalised.
-#[derive(Debug, Clone, Copy)]
-struct CategoricalRow {
-    hit: Option<usize>,
-    /// Log probability of `hit`.
-    log_hit: f64,
-    /// Log probability of every other choice.
-    log_miss: f64,
-}
-
-impl CategoricalRow {
-    fn log_p(&self, c: usize) -> f64 {
-        if self.hit == Some(c) {
-            self.log_hit
-        } else {
-            self.log_miss
-        }
-    }
-
-    fn sample(&self, n: usize, fill: f64, rng: &mut Rng) -> usize {
-        let u = rng.next_f64();
-        let pick = match self.hit {
-            None => u * n as f64,
-            Some(hit) => {
-                let v = u * (n as f64 * fill + 1.0);
-                if v < 1.0 {
-                    return hit;
-                }
-                (v - 1.0) / fill
-            }
-        };
-        (pick as usize).min(n - 1)
-    }
-}
-
-#[derive(Debug, Clone)]
-struct NumericKernels {
-    /// Grid bounds and step in the parameter's own units (step 0 = continuous).
-    low: f64,
-    high: f64,
-    step: f64,
-    log: bool,
-    /// Support of the kernels in the transformed space.
-    lo_t: f64,
-    hi_t: f64,
-    mu: Vec<f64>,
-    sigma: Vec<f64>,
-    inv_sigma: Vec<f64>,
-    /// `−ln σ − ln√(2π) − ln Z` for continuous kernels, `−ln Z` for grid kernels, where `Z` is
-    /// the kernel's mass inside the support.
-    log_norm: Vec<f64>,
-    /// Grid kernels only: the distinct `(μ, σ)` pairs (observations of a grid parameter repeat, and so do
-    /// their σ), and which pair each kernel is, so masses are computed once per pair.
-    shapes: Vec<usize>,
-    /// First kernel of each distinct shape.
-    shape_rep: Vec<usize>,
+    Numeric(Box<NumericKernels>),
+    Categorical(CategoricalKernels),
 }
 
 /// A weighted mixture of product kernels over the modelled dimensions.
+///
+/// Sampling and evaluating take `&mut self`: the estimator memoises what repeated calls share
+/// (each kernel's truncated normal, each grid kernel shape's masses at the grid values met).
 #[derive(Debug, Clone)]
 pub(crate) struct ParzenEstimator {
+    prior_weight: f64,
     log_w: Vec<f64>,
     cum_w: Vec<f64>,
     dims: Vec<DimKernels>,
+    /// Bounds for skipping components in `log_pdf`; `None` until first needed after a change.
+    pruning: Option<Pruning>,
+    /// One log term per component while evaluating a point.
+    acc: Vec<f64>,
+    /// The components a point is evaluated on after pruning.
+    kept: Vec<usize>,
 }
+
+/// Below this many components `log_pdf` evaluates every component (pruning would not pay).
+const MIN_COMPONENTS_TO_PRUNE: usize = 32;
+
+/// When pruning keeps more than this share of the components for a point (numerator,
+/// denominator), `log_pdf` evaluates the rest of its points in full.
+const MAX_KEPT_SHARE: (usize, usize) = (1, 4);
+
+/// `log_sum_exp` leaves out the terms more than this far below the largest one.
+const NEGLIGIBLE: f64 = 40.0;
+
+/// What lets `log_pdf` skip the components that cannot matter for a point.
+///
+/// A component's log term is its log weight plus one log term per dimension, summed in dimension
+/// order. `log_pdf` sums the leading dimensions, up to the last continuous one, for every
+/// component. The trailing (grid and categorical) dimensions' terms have a cap that holds at
+/// every point: a categorical row's largest log probability, and for a grid kernel's log mass, 0.
+/// The component with the largest leading sum, completed exactly, bounds the maximum from below.
+/// A component whose leading sum plus the caps lies more than [`NEGLIGIBLE`] below that is one
+/// `log_sum_exp` leaves out anyway, and it cannot be the maximum: skipping it changes no bit of
+/// the result. The bounds are kept a further [`PRUNE_MARGIN`] apart, which covers the rounding of
+/// the sums and the 1e-5 by which the approximate normal CDF can put a grid log mass above 0.
+#[derive(Debug, Clone, Copy)]
+struct Pruning {
+    /// Number of leading dimensions summed for every component.
+    leading: usize,
+    /// Sum of the trailing dimensions' caps.
+    trailing_cap: f64,
+}
+
+/// Extra distance between the bounds before a component is skipped (absolute, plus relative to
+/// the bound's magnitude).
+const PRUNE_MARGIN: (f64, f64) = (1.0, 1e-9);
 
 impl ParzenEstimator {
     /// Builds the estimator from `rows` (row-major raw values, `dims.len()` per row, `NaN` =
     /// missing) with one non-negative `weights` entry per row, oldest first.
+    #[cfg(test)]
     pub(crate) fn new(
         dims: &[DimSpec],
         rows: &[f64],
         weights: &[f64],
         params: &ParzenParams,
     ) -> Self {
+        Self::with_room(dims, rows, weights, params, 0)
+    }
+
+    /// [`ParzenEstimator::new`] with room for `room` observations to be pushed without
+    /// reallocating.
+    pub(crate) fn with_room(
+        dims: &[DimSpec],
+        rows: &[f64],
+        weights: &[f64],
+        params: &ParzenParams,
+        room: usize,
+    ) -> Self {
         let d = dims.len();
         let n_obs = weights.len();
         debug_assert_eq!(rows.len(), n_obs * d);
-        let mut w: Vec<f64> = if n_obs == 0 {
-            vec![1.0]
-        } else {
-            weights
-                .iter()
-                .copied()
-                .chain(std::iter::once(params.prior_weight))
-                .collect()
-        };
-        let total: f64 = w.iter().sum();
-        if total > 0.0 && total.is_finite() {
-            w.iter_mut().for_each(|x| *x /= total);
-        } else {
-            let uniform = 1.0 / w.len() as f64;
-            w.iter_mut().for_each(|x| *x = uniform);
-        }
-        let mut cum_w = Vec::with_capacity(w.len());
-        let mut acc = 0.0;
-        for x in &w {
-            acc += x;
-            cum_w.push(acc);
-        }
         let dims = dims
             .iter()
             .enumerate()
@@ -151,17 +129,81 @@ impl ParzenEstimator {
                         high,
                         step,
                         log,
-                    } => DimKernels::Numeric(NumericKernels::new(
-                        low, high, step, log, column, params,
-                    )),
-                    DimSpec::Categorical { n } => categorical_kernels(n, n_obs, column, params),
+                    } => DimKernels::Numeric(Box::new(NumericKernels::new(
+                        Grid {
+                            low,
+                            high,
+                            step,
+                            log,
+                        },
+                        column,
+                        params,
+                        room,
+                    ))),
+                    DimSpec::Categorical { n } => {
+                        DimKernels::Categorical(CategoricalKernels::new(n, column, params, room))
+                    }
                 }
             })
             .collect();
-        Self {
-            log_w: w.iter().map(|x| x.ln()).collect(),
-            cum_w,
+        let mut est = Self {
+            prior_weight: params.prior_weight,
+            log_w: Vec::with_capacity(n_obs + 1 + room),
+            cum_w: Vec::with_capacity(n_obs + 1 + room),
             dims,
+            pruning: None,
+            acc: Vec::new(),
+            kept: Vec::new(),
+        };
+        est.set_weights(weights);
+        est
+    }
+
+    /// Adds the observation `row` (raw values, one per dimension) as the newest member;
+    /// `weights` are the weights of all members after the addition, oldest first. The result is
+    /// the estimator [`ParzenEstimator::new`] would build from all the rows.
+    pub(crate) fn push(&mut self, row: &[f64], weights: &[f64]) {
+        debug_assert_eq!(row.len(), self.dims.len());
+        debug_assert_eq!(weights.len(), self.n_components());
+        for (dim, &x) in self.dims.iter_mut().zip(row) {
+            match dim {
+                DimKernels::Numeric(kern) => kern.push(x),
+                DimKernels::Categorical(kern) => kern.push(x),
+            }
+        }
+        self.set_weights(weights);
+    }
+
+    /// Normalises the observation weights plus the prior's into `log_w` and `cum_w`.
+    fn set_weights(&mut self, weights: &[f64]) {
+        self.pruning = None;
+        let prior = [if weights.is_empty() {
+            1.0
+        } else {
+            self.prior_weight
+        }];
+        let w = || weights.iter().chain(&prior).copied();
+        let n = weights.len() + 1;
+        let total: f64 = w().sum();
+        let normalise = |x: f64| {
+            if total > 0.0 && total.is_finite() {
+                x / total
+            } else {
+                1.0 / n as f64
+            }
+        };
+        self.cum_w.clear();
+        self.log_w.clear();
+        let mut acc = 0.0;
+        // Weights repeat (all 1 but the oldest members): take each run's logarithm once.
+        let mut last = (f64::NAN, f64::NAN);
+        for x in w().map(normalise) {
+            acc += x;
+            self.cum_w.push(acc);
+            if x.to_bits() != last.0.to_bits() {
+                last = (x, x.ln());
+            }
+            self.log_w.push(last.1);
         }
     }
 
@@ -170,277 +212,680 @@ impl ParzenEstimator {
         self.log_w.len()
     }
 
-    /// Draws `m` points (row-major raw values) from the mixture into `out`.
-    pub(crate) fn sample(&self, rng: &mut Rng, m: usize, out: &mut Vec<f64>) {
+    /// Draws `m` points (row-major raw values) from the mixture into `out`: per point, the
+    /// component, then one quantile per dimension, all from `rng`.
+    pub(crate) fn sample(&mut self, rng: &mut Rng, m: usize, out: &mut Vec<f64>) {
         out.clear();
         out.reserve(m * self.dims.len());
         let last = self.cum_w.len() - 1;
         for _ in 0..m {
             let u = rng.next_f64() * self.cum_w[last];
             let k = self.cum_w.partition_point(|c| *c <= u).min(last);
-            for dim in &self.dims {
+            for dim in &mut self.dims {
                 out.push(match dim {
                     DimKernels::Numeric(kern) => kern.sample(k, rng),
-                    DimKernels::Categorical { n, fill, rows } => {
-                        rows[k].sample(*n, *fill, rng) as f64
-                    }
+                    DimKernels::Categorical(kern) => kern.sample(k, rng) as f64,
                 });
             }
         }
     }
 
     /// Log density of each of the `points.len() / dims` points (row-major raw values) into `out`.
-    /// `scratch` is reused between calls to avoid allocations.
-    pub(crate) fn log_pdf(&self, points: &[f64], out: &mut Vec<f64>, scratch: &mut Vec<f64>) {
-        let d = self.dims.len();
-        let kc = self.n_components();
-        let m = points.len().checked_div(d).unwrap_or(0);
-        scratch.clear();
-        for _ in 0..m {
-            scratch.extend_from_slice(&self.log_w);
-        }
-        for (j, dim) in self.dims.iter().enumerate() {
-            match dim {
-                DimKernels::Numeric(kern) if kern.step == 0.0 => {
-                    for (i, acc) in scratch.chunks_exact_mut(kc).enumerate() {
-                        kern.add_continuous_log_pdf(points[i * d + j], acc);
-                    }
-                }
-                DimKernels::Numeric(kern) => {
-                    // Grid values repeat among candidates: compute each distinct value once.
-                    let mut seen: Vec<(f64, usize)> = Vec::new();
-                    let mut rows: Vec<f64> = Vec::new();
-                    for (i, acc) in scratch.chunks_exact_mut(kc).enumerate() {
-                        let x = points[i * d + j];
-                        let r = match seen.iter().find(|(v, _)| *v == x) {
-                            Some((_, r)) => *r,
-                            None => {
-                                let r = seen.len();
-                                seen.push((x, r));
-                                rows.resize((r + 1) * kc, 0.0);
-                                kern.grid_log_pdf(x, &mut rows[r * kc..]);
-                                r
-                            }
-                        };
-                        acc.iter_mut()
-                            .zip(&rows[r * kc..(r + 1) * kc])
-                            .for_each(|(a, b)| *a += b);
-                    }
-                }
-                DimKernels::Categorical { n, rows, .. } => {
-                    for (i, acc) in scratch.chunks_exact_mut(kc).enumerate() {
-                        let c = points[i * d + j];
-                        if c >= 0.0 && (c as usize) < *n {
-                            let c = c as usize;
-                            acc.iter_mut()
-                                .zip(rows)
-                                .for_each(|(a, row)| *a += row.log_p(c));
-                        } else {
-                            acc.iter_mut().for_each(|a| *a = f64::NEG_INFINITY);
-                        }
-                    }
-                }
-            }
-        }
+    pub(crate) fn log_pdf(&mut self, points: &[f64], out: &mut Vec<f64>) {
         out.clear();
-        out.extend(scratch.chunks_exact(kc).take(m).map(log_sum_exp));
+        let d = self.dims.len();
+        if d == 0 {
+            return;
+        }
+        if self.pruning.is_none() {
+            self.pruning = self.pruning_bounds();
+        }
+        let (mut acc, mut kept) = (
+            std::mem::take(&mut self.acc),
+            std::mem::take(&mut self.kept),
+        );
+        acc.resize(self.n_components(), 0.0);
+        // Both ways give the same bits; pruning stops once it keeps too much to pay.
+        let mut prune = self.pruning.is_some();
+        for point in points.chunks_exact(d) {
+            let inside = self.dims.iter().zip(point).all(|(dim, &x)| dim.contains(x));
+            out.push(if !inside {
+                // Every component gives the point zero density.
+                f64::NEG_INFINITY
+            } else if prune {
+                let density = self.log_pdf_pruned(point, &mut acc, &mut kept);
+                prune = kept.len() * MAX_KEPT_SHARE.1 <= acc.len() * MAX_KEPT_SHARE.0;
+                density
+            } else {
+                self.log_pdf_full(point, &mut acc)
+            });
+        }
+        (self.acc, self.kept) = (acc, kept);
     }
+
+    /// Log density of a point inside the support, from every component; `acc` holds one log term
+    /// per component.
+    fn log_pdf_full(&mut self, point: &[f64], acc: &mut [f64]) -> f64 {
+        acc.copy_from_slice(&self.log_w);
+        for (dim, &x) in self.dims.iter_mut().zip(point) {
+            dim.add_log_pdf(x, acc);
+        }
+        log_sum_exp(acc)
+    }
+
+    /// [`ParzenEstimator::log_pdf_full`] from the components that can matter (see [`Pruning`]).
+    fn log_pdf_pruned(&mut self, point: &[f64], acc: &mut [f64], kept: &mut Vec<usize>) -> f64 {
+        let Some(Pruning {
+            leading,
+            trailing_cap,
+        }) = self.pruning
+        else {
+            return self.log_pdf_full(point, acc);
+        };
+        acc.copy_from_slice(&self.log_w);
+        for (dim, &x) in self.dims[..leading].iter_mut().zip(point) {
+            dim.add_log_pdf(x, acc);
+        }
+        let best = argmax(acc);
+        let mut best_total = [acc[best]];
+        self.add_trailing_log_pdf(point, leading, &[best], &mut best_total);
+        let floor = best_total[0] - NEGLIGIBLE - trailing_cap;
+        let floor = floor - PRUNE_MARGIN.0 - PRUNE_MARGIN.1 * floor.abs();
+        keep_not_below(acc, floor, kept);
+        for (i, &k) in kept.iter().enumerate() {
+            acc[i] = acc[k];
+        }
+        let vals = &mut acc[..kept.len()];
+        self.add_trailing_log_pdf(point, leading, kept, vals);
+        log_sum_exp(vals)
+    }
+
+    /// Adds the log terms of the dimensions from `leading` on, for the components `kept`, to
+    /// `vals`.
+    fn add_trailing_log_pdf(
+        &mut self,
+        point: &[f64],
+        leading: usize,
+        kept: &[usize],
+        vals: &mut [f64],
+    ) {
+        for (dim, &x) in self.dims.iter_mut().zip(point).skip(leading) {
+            dim.add_log_pdf_at(x, kept, vals);
+        }
+    }
+
+    /// The pruning bounds, when there are enough components and a continuous dimension.
+    fn pruning_bounds(&self) -> Option<Pruning> {
+        if self.n_components() < MIN_COMPONENTS_TO_PRUNE {
+            return None;
+        }
+        let leading = 1 + self.dims.iter().rposition(DimKernels::is_continuous)?;
+        let trailing_cap = self.dims[leading..]
+            .iter()
+            .map(DimKernels::log_pdf_cap)
+            .sum();
+        Some(Pruning {
+            leading,
+            trailing_cap,
+        })
+    }
+}
+
+impl DimKernels {
+    /// Whether `x` is inside the support (outside, every component gives it density zero).
+    fn contains(&self, x: f64) -> bool {
+        match self {
+            DimKernels::Numeric(kern) => kern.contains(x),
+            DimKernels::Categorical(kern) => CategoricalKernels::hit(kern.n, x).is_some(),
+        }
+    }
+
+    /// Adds every component's log term at `x` (inside the support) to `acc`.
+    fn add_log_pdf(&mut self, x: f64, acc: &mut [f64]) {
+        match self {
+            DimKernels::Numeric(kern) if kern.grid.step == 0.0 => {
+                kern.add_continuous_log_pdf(x, acc)
+            }
+            DimKernels::Numeric(kern) => kern.add_grid_log_pdf(x, acc),
+            DimKernels::Categorical(kern) => kern.add_log_pdf(x, acc),
+        }
+    }
+
+    /// Adds the log term of component `kept[i]` at `x` (inside the support) to `vals[i]`, the
+    /// same value [`DimKernels::add_log_pdf`] adds.
+    fn add_log_pdf_at(&mut self, x: f64, kept: &[usize], vals: &mut [f64]) {
+        match self {
+            DimKernels::Numeric(kern) if kern.grid.step == 0.0 => {
+                kern.add_continuous_log_pdf_at(x, kept, vals)
+            }
+            DimKernels::Numeric(kern) => kern.add_grid_log_pdf_at(x, kept, vals),
+            DimKernels::Categorical(kern) => kern.add_log_pdf_at(x, kept, vals),
+        }
+    }
+
+    /// Whether the dimension is numeric and continuous.
+    fn is_continuous(&self) -> bool {
+        matches!(self, DimKernels::Numeric(kern) if kern.grid.step == 0.0)
+    }
+
+    /// A cap on every component's log term at every point, for grid and categorical dimensions
+    /// (see [`Pruning`]).
+    fn log_pdf_cap(&self) -> f64 {
+        match self {
+            // A log mass is at most 0 (continuous dimensions have no cap, and are not asked).
+            DimKernels::Numeric(_) => 0.0,
+            DimKernels::Categorical(kern) => kern.log_hit.max(kern.log_miss).max(kern.log_uniform),
+        }
+    }
+}
+
+/// Grid and scale of a numeric dimension in the parameter's own units (step 0 = continuous).
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    low: f64,
+    high: f64,
+    step: f64,
+    log: bool,
+}
+
+impl Grid {
+    /// The transformed value (log space for log parameters).
+    fn t(&self, x: f64) -> f64 {
+        if self.log { x.ln() } else { x }
+    }
+}
+
+/// One distinct `(μ, σ)` of a grid dimension's kernels.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    mu: f64,
+    inv_sigma: f64,
+    /// `−ln Z`, `Z` the kernel's mass inside the support.
+    log_norm: f64,
+}
+
+/// Grid kernels share shapes (observations of a grid parameter repeat, and so do their σ):
+/// masses are computed once per distinct `(μ, σ)` and grid value.
+#[derive(Debug, Clone, Default)]
+struct GridShapes {
+    /// The shape of each component.
+    of: Vec<usize>,
+    /// Every shape met so far (some may no longer be used after a σ changed).
+    list: Vec<Shape>,
+    /// Shape index by the bits of `(μ, σ)`.
+    index: HashMap<(u64, u64), usize>,
+    /// The grid values evaluated so far, each with the log masses of the first shapes of
+    /// `list` there (extended when shapes are added).
+    rows: Vec<(f64, Vec<f64>)>,
+}
+
+#[derive(Debug, Clone)]
+struct NumericKernels {
+    grid: Grid,
+    /// Support of the kernels in the transformed space.
+    lo_t: f64,
+    hi_t: f64,
+    prior_mu: f64,
+    consider_magic_clip: bool,
+    consider_endpoints: bool,
+    /// Transformed observations, oldest first (`NaN` = missing).
+    obs: Vec<f64>,
+    /// The valid observations as `(value, index)`, by value, ties by age.
+    sorted: Vec<(f64, usize)>,
+    /// The smallest σ an observation's kernel may have (it depends on their number).
+    min_sigma: f64,
+    /// Per component (observations, then the prior).
+    mu: Vec<f64>,
+    sigma: Vec<f64>,
+    inv_sigma: Vec<f64>,
+    /// `−ln σ − ln√(2π) − ln Z` for continuous kernels, `−ln Z` for grid kernels, where `Z` is
+    /// the kernel's mass inside the support.
+    log_norm: Vec<f64>,
+    /// Grid dimensions only.
+    shapes: GridShapes,
+    /// Each component's kernel as a standard truncated normal, once drawn from.
+    trunc: Vec<Option<TruncNormal>>,
 }
 
 impl NumericKernels {
     fn new(
-        low: f64,
-        high: f64,
-        step: f64,
-        log: bool,
+        grid: Grid,
         column: impl Iterator<Item = f64>,
         params: &ParzenParams,
+        room: usize,
     ) -> Self {
-        let t = |x: f64| if log { x.ln() } else { x };
-        let (lo_t, hi_t) = (t(low - step / 2.0), t(high + step / 2.0));
-        let range = hi_t - lo_t;
-        let mus: Vec<f64> = column.map(|x| if x.is_nan() { x } else { t(x) }).collect();
-        let n_valid = mus.iter().filter(|m| !m.is_nan()).count();
-        let sigmas = neighbour_sigmas(&mus, lo_t, hi_t, params.consider_endpoints);
-        let min_sigma = if params.consider_magic_clip {
-            range / (1.0 + (n_valid + 1) as f64).min(100.0)
+        let (lo_t, hi_t) = (
+            grid.t(grid.low - grid.step / 2.0),
+            grid.t(grid.high + grid.step / 2.0),
+        );
+        let mut obs: Vec<f64> = Vec::with_capacity(column.size_hint().0 + room);
+        obs.extend(column.map(|x| if x.is_nan() { x } else { grid.t(x) }));
+        let mut sorted: Vec<(f64, usize)> = Vec::with_capacity(obs.len() + room);
+        sorted.extend(
+            obs.iter()
+                .enumerate()
+                .filter(|(_, m)| !m.is_nan())
+                .map(|(i, m)| (*m, i)),
+        );
+        sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let kc = obs.len() + 1;
+        let mut kern = Self {
+            grid,
+            lo_t,
+            hi_t,
+            prior_mu: 0.5 * (lo_t + hi_t),
+            consider_magic_clip: params.consider_magic_clip,
+            consider_endpoints: params.consider_endpoints,
+            obs,
+            sorted,
+            min_sigma: f64::NAN,
+            mu: filled(kc, room, f64::NAN),
+            sigma: filled(kc, room, f64::NAN),
+            inv_sigma: filled(kc, room, f64::NAN),
+            log_norm: filled(kc, room, f64::NAN),
+            shapes: GridShapes::default(),
+            trunc: filled(kc, room, None),
+        };
+        if grid.step != 0.0 {
+            kern.shapes.of = filled(kc, room, 0);
+        }
+        for i in 0..kc {
+            if kern.obs.get(i).is_none_or(|x| x.is_nan()) {
+                kern.set_kernel(i, kern.prior_mu, kern.range());
+            }
+        }
+        kern.min_sigma = kern.clip();
+        kern.refresh_sigmas(0..kern.sorted.len(), 0);
+        kern
+    }
+
+    /// The smallest σ for the current number of valid observations.
+    fn clip(&self) -> f64 {
+        if self.consider_magic_clip {
+            self.range() / (1.0 + (self.sorted.len() + 1) as f64).min(100.0)
         } else {
             1e-12
-        };
-        let prior_mu = 0.5 * (lo_t + hi_t);
-        let mut kern = Self {
+        }
+    }
+
+    fn range(&self) -> f64 {
+        self.hi_t - self.lo_t
+    }
+
+    /// Adds an observation (raw value, `NaN` = missing) as the newest component before the prior.
+    fn push(&mut self, x: f64) {
+        let i = self.obs.len();
+        let xt = if x.is_nan() { x } else { self.grid.t(x) };
+        self.obs.push(xt);
+        // The prior moves one place up; component `i` is the new observation.
+        self.mu.push(self.mu[i]);
+        self.sigma.push(self.sigma[i]);
+        self.inv_sigma.push(self.inv_sigma[i]);
+        self.log_norm.push(self.log_norm[i]);
+        self.trunc.push(self.trunc[i]);
+        if self.grid.step != 0.0 {
+            self.shapes.of.push(self.shapes.of[i]);
+        }
+        if xt.is_nan() {
+            // Missing here: the prior's kernel, and no σ changes.
+            return;
+        }
+        let at = self.sorted.partition_point(|e| e.0.total_cmp(&xt).is_le());
+        self.sorted.insert(at, (xt, i));
+        let n = self.sorted.len();
+        let clip = self.clip();
+        if clip.to_bits() == self.min_sigma.to_bits() && n > 3 {
+            // Only the new observation and its two neighbours have new gaps (the extreme
+            // observations' rule included, as long as there are more than two).
+            self.refresh_sigmas(at.saturating_sub(1)..(at + 2).min(n), i);
+        } else {
+            self.min_sigma = clip;
+            self.refresh_sigmas(0..n, i);
+        }
+    }
+
+    /// Recomputes the σ of the observations at `ranks` in sorted order by the neighbour rule and
+    /// updates the kernels whose σ changed; components from `fresh` on are set whatever their
+    /// previous σ.
+    fn refresh_sigmas(&mut self, ranks: std::ops::Range<usize>, fresh: usize) {
+        let (range, min_sigma) = (self.range(), self.min_sigma);
+        for r in ranks {
+            let s = neighbour_sigma(
+                &self.sorted,
+                r,
+                self.lo_t,
+                self.hi_t,
+                self.consider_endpoints,
+            );
+            let sigma = s.clamp(min_sigma, range);
+            let (mu, i) = self.sorted[r];
+            if i >= fresh || sigma.to_bits() != self.sigma[i].to_bits() {
+                self.set_kernel(i, mu, sigma);
+            }
+        }
+    }
+
+    /// Sets component `i` to the kernel `(mu, sigma)` with its normalisation.
+    fn set_kernel(&mut self, i: usize, mu: f64, sigma: f64) {
+        self.mu[i] = mu;
+        self.sigma[i] = sigma;
+        self.inv_sigma[i] = 1.0 / sigma;
+        self.trunc[i] = None;
+        let (a, b) = ((self.lo_t - mu) / sigma, (self.hi_t - mu) / sigma);
+        if self.grid.step == 0.0 {
+            self.log_norm[i] = -sigma.ln() - LN_SQRT_2PI - log_gauss_mass(a, b);
+            return;
+        }
+        let shapes = &mut self.shapes;
+        let next = shapes.list.len();
+        let shape = *shapes
+            .index
+            .entry((mu.to_bits(), sigma.to_bits()))
+            .or_insert(next);
+        if shape == next {
+            shapes.list.push(Shape {
+                mu,
+                inv_sigma: 1.0 / sigma,
+                log_norm: -log_gauss_mass(a, b),
+            });
+        }
+        shapes.of[i] = shape;
+        self.log_norm[i] = shapes.list[shape].log_norm;
+    }
+
+    /// Draws from component `k`.
+    fn sample(&mut self, k: usize, rng: &mut Rng) -> f64 {
+        let (mu, sigma) = (self.mu[k], self.sigma[k]);
+        let (lo_t, hi_t) = (self.lo_t, self.hi_t);
+        let trunc = self.trunc[k]
+            .get_or_insert_with(|| TruncNormal::new((lo_t - mu) / sigma, (hi_t - mu) / sigma));
+        let z = trunc.ppf(rng.next_f64());
+        let Grid {
             low,
             high,
             step,
             log,
-            lo_t,
-            hi_t,
-            mu: Vec::with_capacity(mus.len() + 1),
-            sigma: Vec::with_capacity(mus.len() + 1),
-            inv_sigma: Vec::with_capacity(mus.len() + 1),
-            log_norm: Vec::with_capacity(mus.len() + 1),
-            shapes: Vec::new(),
-            shape_rep: Vec::new(),
-        };
-        let mut shape_ids: std::collections::HashMap<(u64, u64), usize> = Default::default();
-        let components = mus
-            .iter()
-            .zip(&sigmas)
-            .map(|(&mu, &s)| {
-                if mu.is_nan() {
-                    (prior_mu, range)
-                } else {
-                    (mu, s.clamp(min_sigma, range))
-                }
-            })
-            .chain(std::iter::once((prior_mu, range)));
-        for (mu, sigma) in components {
-            kern.mu.push(mu);
-            kern.sigma.push(sigma);
-            kern.inv_sigma.push(1.0 / sigma);
-            if step == 0.0 {
-                let log_mass = log_gauss_mass((lo_t - mu) / sigma, (hi_t - mu) / sigma);
-                kern.log_norm.push(-sigma.ln() - LN_SQRT_2PI - log_mass);
-                continue;
-            }
-            let k = kern.mu.len() - 1;
-            let next = kern.shape_rep.len();
-            let shape = *shape_ids
-                .entry((mu.to_bits(), sigma.to_bits()))
-                .or_insert(next);
-            let log_norm = if shape == next {
-                kern.shape_rep.push(k);
-                -log_gauss_mass((lo_t - mu) / sigma, (hi_t - mu) / sigma)
-            } else {
-                kern.log_norm[kern.shape_rep[shape]]
-            };
-            kern.shapes.push(shape);
-            kern.log_norm.push(log_norm);
+        } = self.grid;
+        let xt = (mu + sigma * z).clamp(self.lo_t, self.hi_t);
+        let x = if log { xt.exp() } else { xt };
+        if step == 0.0 {
+            x.clamp(low, high)
+        } else {
+            let n = ((x - low) / step).round();
+            (low + n * step).clamp(low, high)
         }
-        kern
     }
 
-    fn sample(&self, k: usize, rng: &mut Rng) -> f64 {
-        let (mu, sigma) = (self.mu[k], self.sigma[k]);
-        let z = truncnorm_ppf(
-            (self.lo_t - mu) / sigma,
-            (self.hi_t - mu) / sigma,
-            rng.next_f64(),
-        );
-        let xt = (mu + sigma * z).clamp(self.lo_t, self.hi_t);
-        let x = if self.log { xt.exp() } else { xt };
-        if self.step == 0.0 {
-            x.clamp(self.low, self.high)
-        } else {
-            let n = ((x - self.low) / self.step).round();
-            (self.low + n * self.step).clamp(self.low, self.high)
-        }
+    /// Whether `x` is inside the kernels' support.
+    fn contains(&self, x: f64) -> bool {
+        let xt = self.grid.t(x);
+        self.grid.step != 0.0 || (xt >= self.lo_t && xt <= self.hi_t)
     }
 
     /// Adds each continuous kernel's log density at `x` to `acc`.
     fn add_continuous_log_pdf(&self, x: f64, acc: &mut [f64]) {
-        let xt = if self.log { x.ln() } else { x };
-        if !(xt >= self.lo_t && xt <= self.hi_t) {
-            acc.iter_mut().for_each(|a| *a = f64::NEG_INFINITY);
-            return;
-        }
-        for (((a, mu), inv), norm) in acc
+        let xt = self.grid.t(x);
+        for (((a, &mu), &inv), &norm) in acc
             .iter_mut()
             .zip(&self.mu)
             .zip(&self.inv_sigma)
             .zip(&self.log_norm)
         {
-            let z = (xt - mu) * inv;
-            *a += norm - 0.5 * z * z;
+            *a += continuous_log_pdf(xt, mu, inv, norm);
         }
     }
 
-    /// Writes each grid kernel's log mass at grid value `x` into `out`.
-    fn grid_log_pdf(&self, x: f64, out: &mut [f64]) {
-        let t = |v: f64| if self.log { v.ln() } else { v };
-        let (l, r) = (t(x - self.step / 2.0), t(x + self.step / 2.0));
-        let per_shape: Vec<f64> = self
-            .shape_rep
+    /// [`NumericKernels::add_continuous_log_pdf`] for the components `kept`, into `vals`.
+    fn add_continuous_log_pdf_at(&self, x: f64, kept: &[usize], vals: &mut [f64]) {
+        let xt = self.grid.t(x);
+        for (v, &k) in vals.iter_mut().zip(kept) {
+            *v += continuous_log_pdf(xt, self.mu[k], self.inv_sigma[k], self.log_norm[k]);
+        }
+    }
+
+    /// Adds each grid kernel's log mass at grid value `x` to `acc`.
+    fn add_grid_log_pdf(&mut self, x: f64, acc: &mut [f64]) {
+        let r = self.shapes.evaluate_at(self.grid, x);
+        let masses = &self.shapes.rows[r].1;
+        for (a, &shape) in acc.iter_mut().zip(&self.shapes.of) {
+            *a += masses[shape];
+        }
+    }
+
+    /// [`NumericKernels::add_grid_log_pdf`] for the components `kept`, into `vals`.
+    fn add_grid_log_pdf_at(&mut self, x: f64, kept: &[usize], vals: &mut [f64]) {
+        let r = self.shapes.evaluate_at(self.grid, x);
+        let masses = &self.shapes.rows[r].1;
+        for (v, &k) in vals.iter_mut().zip(kept) {
+            *v += masses[self.shapes.of[k]];
+        }
+    }
+}
+
+/// Log density at `xt` of the kernel with mean `mu`, inverse width `inv` and normaliser `norm`.
+#[inline]
+fn continuous_log_pdf(xt: f64, mu: f64, inv: f64, norm: f64) -> f64 {
+    let z = (xt - mu) * inv;
+    norm - 0.5 * z * z
+}
+
+impl GridShapes {
+    /// Makes sure every shape's log mass at grid value `x` is in `rows` (each computed once per
+    /// shape and value) and returns the index of `x`'s row.
+    fn evaluate_at(&mut self, grid: Grid, x: f64) -> usize {
+        let r = match self
+            .rows
             .iter()
-            .map(|&k| {
-                let (mu, inv) = (self.mu[k], self.inv_sigma[k]);
-                log_gauss_mass((l - mu) * inv, (r - mu) * inv) + self.log_norm[k]
-            })
-            .collect();
-        for (o, &shape) in out.iter_mut().zip(&self.shapes) {
-            *o = per_shape[shape];
+            .position(|(v, _)| v.to_bits() == x.to_bits())
+        {
+            Some(r) => r,
+            None => {
+                self.rows.push((x, Vec::new()));
+                self.rows.len() - 1
+            }
+        };
+        let row = &mut self.rows[r].1;
+        if row.len() < self.list.len() {
+            let (l, h) = (grid.t(x - grid.step / 2.0), grid.t(x + grid.step / 2.0));
+            row.extend(self.list[row.len()..].iter().map(|s| {
+                log_gauss_mass((l - s.mu) * s.inv_sigma, (h - s.mu) * s.inv_sigma) + s.log_norm
+            }));
         }
+        r
     }
 }
 
-/// Optuna's σ rule: for each observation (NaN = skip), the larger gap to its sorted neighbours,
-/// the bounds counting as neighbours.
-fn neighbour_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> Vec<f64> {
-    let mut sorted: Vec<(f64, usize)> = mus
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !m.is_nan())
-        .map(|(i, m)| (*m, i))
-        .collect();
-    sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut sigmas = vec![f64::NAN; mus.len()];
+/// `n` copies of `value`, with room for `room` more.
+fn filled<T: Clone>(n: usize, room: usize, value: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(n + room);
+    v.resize(n, value);
+    v
+}
+
+/// Optuna's σ rule for the observation at position `r` of `sorted` (the valid observations by
+/// value): the larger gap to its neighbours, the bounds `lo` and `hi` counting as neighbours.
+fn neighbour_sigma(
+    sorted: &[(f64, usize)],
+    r: usize,
+    lo: f64,
+    hi: f64,
+    consider_endpoints: bool,
+) -> f64 {
     let n = sorted.len();
-    let at = |r: usize| -> f64 {
-        // Position r in the sorted list with the bounds at 0 and n + 1.
+    let left = sorted[r].0 - if r == 0 { lo } else { sorted[r - 1].0 };
+    let right = if r + 1 == n { hi } else { sorted[r + 1].0 } - sorted[r].0;
+    if !consider_endpoints && n >= 2 {
         if r == 0 {
-            lo
-        } else if r == n + 1 {
-            hi
-        } else {
-            sorted[r - 1].0
+            return right;
         }
-    };
-    for r in 1..=n {
-        let left = at(r) - at(r - 1);
-        let right = at(r + 1) - at(r);
-        let mut s = left.max(right);
-        if !consider_endpoints && n >= 2 {
-            if r == 1 {
-                s = right;
-            } else if r == n {
-                s = left;
-            }
+        if r + 1 == n {
+            return left;
         }
-        sigmas[sorted[r - 1].1] = s;
     }
-    sigmas
+    left.max(right)
 }
 
-fn categorical_kernels(
+/// Categorical kernels: per component, the observed choice (none for a missing observation and
+/// for the prior, whose rows are uniform).
+#[derive(Debug, Clone)]
+struct CategoricalKernels {
     n: usize,
-    n_obs: usize,
-    column: impl Iterator<Item = f64>,
-    params: &ParzenParams,
-) -> DimKernels {
-    // Optuna's row for an observation is `fill` everywhere plus 1 at the observed choice; the prior
-    // row (and, here, the row of an observation missing this dimension) is uniform.
-    let fill = params.prior_weight / (n_obs + 1) as f64;
-    let total = n as f64 * fill + 1.0;
-    let uniform = CategoricalRow {
-        hit: None,
-        log_hit: 0.0,
-        log_miss: -(n as f64).ln(),
-    };
-    let rows = column
-        .map(|c| {
-            if c >= 0.0 && (c as usize) < n {
-                CategoricalRow {
-                    hit: Some(c as usize),
-                    log_hit: ((fill + 1.0) / total).ln(),
-                    log_miss: (fill / total).ln(),
+    prior_weight: f64,
+    /// The weight every choice gets in an observation's row before normalising.
+    fill: f64,
+    /// Log probability of the observed choice in an observation's row.
+    log_hit: f64,
+    /// Log probability of every other choice in an observation's row.
+    log_miss: f64,
+    /// Log probability of every choice in a uniform row.
+    log_uniform: f64,
+    /// The observed choice per component, prior last.
+    hits: Vec<Option<usize>>,
+}
+
+impl CategoricalKernels {
+    fn new(
+        n: usize,
+        column: impl Iterator<Item = f64>,
+        params: &ParzenParams,
+        room: usize,
+    ) -> Self {
+        let mut hits = Vec::with_capacity(column.size_hint().0 + 1 + room);
+        hits.extend(column.map(|c| Self::hit(n, c)));
+        hits.push(None);
+        let mut kern = Self {
+            n,
+            prior_weight: params.prior_weight,
+            fill: 0.0,
+            log_hit: 0.0,
+            log_miss: 0.0,
+            log_uniform: -(n as f64).ln(),
+            hits,
+        };
+        kern.set_rows();
+        kern
+    }
+
+    /// The choice a raw value names, if any.
+    fn hit(n: usize, c: f64) -> Option<usize> {
+        (c >= 0.0 && (c as usize) < n).then_some(c as usize)
+    }
+
+    /// Optuna's row for an observation is `fill` everywhere plus 1 at the observed choice,
+    /// normalised, with `fill = prior_weight / (n_observations + 1)`.
+    fn set_rows(&mut self) {
+        let n_obs = self.hits.len() - 1;
+        self.fill = self.prior_weight / (n_obs + 1) as f64;
+        let total = self.n as f64 * self.fill + 1.0;
+        self.log_hit = ((self.fill + 1.0) / total).ln();
+        self.log_miss = (self.fill / total).ln();
+    }
+
+    /// Adds an observation (raw value) as the newest component before the prior.
+    fn push(&mut self, c: f64) {
+        let prior = self.hits.len() - 1;
+        self.hits.insert(prior, Self::hit(self.n, c));
+        self.set_rows();
+    }
+
+    /// Draws a choice from component `k`.
+    fn sample(&self, k: usize, rng: &mut Rng) -> usize {
+        let (n, fill) = (self.n, self.fill);
+        let u = rng.next_f64();
+        let pick = match self.hits[k] {
+            None => u * n as f64,
+            Some(hit) => {
+                let v = u * (n as f64 * fill + 1.0);
+                if v < 1.0 {
+                    return hit;
                 }
-            } else {
-                uniform
+                (v - 1.0) / fill
             }
+        };
+        (pick as usize).min(n - 1)
+    }
+
+    /// Log probability of choice `c` in the row of a component that observed `hit`.
+    #[inline]
+    fn log_p(&self, hit: Option<usize>, c: usize) -> f64 {
+        match hit {
+            Some(h) if h == c => self.log_hit,
+            Some(_) => self.log_miss,
+            None => self.log_uniform,
+        }
+    }
+
+    /// Adds each component's log probability of choice `c` (a raw value naming a choice) to `acc`.
+    fn add_log_pdf(&self, c: f64, acc: &mut [f64]) {
+        let c = c as usize;
+        for (a, &hit) in acc.iter_mut().zip(&self.hits) {
+            *a += self.log_p(hit, c);
+        }
+    }
+
+    /// [`CategoricalKernels::add_log_pdf`] for the components `kept`, into `vals`.
+    fn add_log_pdf_at(&self, c: f64, kept: &[usize], vals: &mut [f64]) {
+        let c = c as usize;
+        for (v, &k) in vals.iter_mut().zip(kept) {
+            *v += self.log_p(self.hits[k], c);
+        }
+    }
+}
+
+/// Index of a maximum (the first; NaN never wins; 0 when nothing beats −∞).
+fn argmax(xs: &[f64]) -> usize {
+    // Four running maxima, which the compiler keeps in vector registers.
+    let mut lanes = [f64::NEG_INFINITY; 4];
+    let chunks = xs.chunks_exact(4);
+    for &x in chunks.remainder() {
+        lanes[0] = if x > lanes[0] { x } else { lanes[0] };
+    }
+    for chunk in chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    let max = lanes
+        .into_iter()
+        .fold(f64::NEG_INFINITY, |m, x| if x > m { x } else { m });
+    // Find its block without branching per entry, then its place in the block.
+    const BLOCK: usize = 8;
+    xs.chunks(BLOCK)
+        .position(|block| block.iter().fold(false, |hit, &x| hit | (x == max)))
+        .and_then(|b| {
+            let start = b * BLOCK;
+            xs[start..]
+                .iter()
+                .position(|&x| x == max)
+                .map(|i| start + i)
         })
-        .chain(std::iter::once(uniform))
-        .collect();
-    DimKernels::Categorical { n, fill, rows }
+        .unwrap_or(0)
+}
+
+/// Whether `x` is not below `floor` (true when either is NaN).
+#[inline]
+fn not_below(x: f64, floor: f64) -> bool {
+    x.partial_cmp(&floor) != Some(std::cmp::Ordering::Less)
+}
+
+/// Sets `kept` to the indices of the entries of `xs` that are not below `floor` (NaN entries
+/// are kept), in order.
+fn keep_not_below(xs: &[f64], floor: f64, kept: &mut Vec<usize>) {
+    const BLOCK: usize = 8;
+    kept.clear();
+    let blocks = xs.chunks_exact(BLOCK);
+    let tail = xs.len() - blocks.remainder().len();
+    for (b, block) in blocks.enumerate() {
+        // Most blocks keep nothing: test the whole block without branching first.
+        if block
+            .iter()
+            .fold(false, |any, &x| any | not_below(x, floor))
+        {
+            let start = b * BLOCK;
+            kept.extend((start..start + BLOCK).filter(|&k| not_below(xs[k], floor)));
+        }
+    }
+    kept.extend((tail..xs.len()).filter(|&k| not_below(xs[k], floor)));
 }
 
 fn log_sum_exp(xs: &[f64]) -> f64 {
@@ -469,9 +914,9 @@ mod tests {
         consider_endpoints: false,
     };
 
-    fn densities(est: &ParzenEstimator, points: &[f64]) -> Vec<f64> {
-        let (mut out, mut scratch) = (Vec::new(), Vec::new());
-        est.log_pdf(points, &mut out, &mut scratch);
+    fn densities(est: &mut ParzenEstimator, points: &[f64]) -> Vec<f64> {
+        let mut out = Vec::new();
+        est.log_pdf(points, &mut out);
         out.into_iter().map(f64::exp).collect()
     }
 
@@ -484,11 +929,11 @@ mod tests {
             log: false,
         }];
         let rows = [1.0, 1.2, 9.9, -4.0, 3.3];
-        let est = ParzenEstimator::new(&dims, &rows, &[1.0; 5], &PARAMS);
+        let mut est = ParzenEstimator::new(&dims, &rows, &[1.0; 5], &PARAMS);
         let n = 20_000;
         let h = 15.0 / n as f64;
         let grid: Vec<f64> = (0..n).map(|i| -5.0 + (i as f64 + 0.5) * h).collect();
-        let total: f64 = densities(&est, &grid).iter().sum::<f64>() * h;
+        let total: f64 = densities(&mut est, &grid).iter().sum::<f64>() * h;
         assert!((total - 1.0).abs() < 1e-3, "integral {total}");
     }
 
@@ -501,12 +946,12 @@ mod tests {
             log: true,
         }];
         let rows = [1e-3, 2e-3, 5e-2];
-        let est = ParzenEstimator::new(&dims, &rows, &[1.0; 3], &PARAMS);
+        let mut est = ParzenEstimator::new(&dims, &rows, &[1.0; 3], &PARAMS);
         let (a, b) = (1e-5f64.ln(), 1e-1f64.ln());
         let n = 20_000;
         let h = (b - a) / n as f64;
         let grid: Vec<f64> = (0..n).map(|i| (a + (i as f64 + 0.5) * h).exp()).collect();
-        let total: f64 = densities(&est, &grid).iter().sum::<f64>() * h;
+        let total: f64 = densities(&mut est, &grid).iter().sum::<f64>() * h;
         assert!((total - 1.0).abs() < 1e-3, "integral {total}");
     }
 
@@ -527,7 +972,7 @@ mod tests {
             },
         ];
         let rows = [0.2, 0.8, 0.25, 0.7, 0.9, 0.1];
-        let est = ParzenEstimator::new(&dims, &rows, &[1.0, 0.5, 1.0], &PARAMS);
+        let mut est = ParzenEstimator::new(&dims, &rows, &[1.0, 0.5, 1.0], &PARAMS);
         let n = 400;
         let h = 1.0 / n as f64;
         let mut grid = Vec::with_capacity(2 * n * n);
@@ -536,7 +981,7 @@ mod tests {
                 grid.extend([(i as f64 + 0.5) * h, (j as f64 + 0.5) * h]);
             }
         }
-        let total: f64 = densities(&est, &grid).iter().sum::<f64>() * h * h;
+        let total: f64 = densities(&mut est, &grid).iter().sum::<f64>() * h * h;
         assert!((total - 1.0).abs() < 2e-3, "integral {total}");
     }
 
@@ -558,7 +1003,7 @@ mod tests {
             DimSpec::Categorical { n: 4 },
         ];
         let rows = [3.0, 2.0, 2.0, 3.0, 40.0, 0.0, f64::NAN, 8.0, f64::NAN];
-        let est = ParzenEstimator::new(&dims, &rows, &[1.0; 3], &PARAMS);
+        let mut est = ParzenEstimator::new(&dims, &rows, &[1.0; 3], &PARAMS);
         let mut grid = Vec::new();
         for a in 1..=8 {
             for b in 1..=64 {
@@ -567,7 +1012,7 @@ mod tests {
                 }
             }
         }
-        let total: f64 = densities(&est, &grid).iter().sum();
+        let total: f64 = densities(&mut est, &grid).iter().sum();
         assert!((total - 1.0).abs() < 1e-6, "total mass {total}");
     }
 
@@ -577,8 +1022,8 @@ mod tests {
         // Three observations (choice 2 twice, one missing) give fill = 1/4 and rows
         // (1/4 + [c = 2]) / (3/4 + 1) = 5/7 at 2 and 1/7 elsewhere; the missing one and the
         // prior are uniform. The four components weigh 1/4 each.
-        let est = ParzenEstimator::new(&dims, &[2.0, 2.0, f64::NAN], &[1.0; 3], &PARAMS);
-        let p = densities(&est, &[0.0, 1.0, 2.0]);
+        let mut est = ParzenEstimator::new(&dims, &[2.0, 2.0, f64::NAN], &[1.0; 3], &PARAMS);
+        let p = densities(&mut est, &[0.0, 1.0, 2.0]);
         let expect_hit = 0.25 * (2.0 * 5.0 / 7.0 + 2.0 / 3.0);
         let expect_miss = 0.25 * (2.0 / 7.0 + 2.0 / 3.0);
         assert!((p[2] - expect_hit).abs() < 1e-12, "{p:?}");
@@ -602,7 +1047,7 @@ mod tests {
             log: false,
         }];
         let rows = vec![30.0; 20];
-        let est = ParzenEstimator::new(&dims, &rows, &[1.0; 20], &PARAMS);
+        let mut est = ParzenEstimator::new(&dims, &rows, &[1.0; 20], &PARAMS);
         let mut rng = Rng::seed_from_u64(1);
         let mut out = Vec::new();
         est.sample(&mut rng, 1000, &mut out);
@@ -612,6 +1057,104 @@ mod tests {
             near > 800,
             "only {near} of 1000 draws within 10 of the observations"
         );
+    }
+
+    /// σ of each observation (`NaN` = missing) by the neighbour rule, before clipping.
+    fn neighbour_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> Vec<f64> {
+        let mut sorted: Vec<(f64, usize)> = mus
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_nan())
+            .map(|(i, m)| (*m, i))
+            .collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut sigmas = vec![f64::NAN; mus.len()];
+        for r in 0..sorted.len() {
+            sigmas[sorted[r].1] = neighbour_sigma(&sorted, r, lo, hi, consider_endpoints);
+        }
+        sigmas
+    }
+
+    #[test]
+    fn growing_gives_bit_for_bit_the_estimator_built_from_all_rows() {
+        let dims = [
+            DimSpec::Numeric {
+                low: -5.0,
+                high: 10.0,
+                step: 0.0,
+                log: false,
+            },
+            DimSpec::Numeric {
+                low: 1e-4,
+                high: 1e-1,
+                step: 0.0,
+                log: true,
+            },
+            DimSpec::Numeric {
+                low: 1.0,
+                high: 8.0,
+                step: 1.0,
+                log: false,
+            },
+            DimSpec::Categorical { n: 3 },
+        ];
+        let row = |i: usize| {
+            let f = i as f64;
+            let missing = |k: usize| i % k == 3;
+            [
+                if missing(11) {
+                    f64::NAN
+                } else {
+                    -5.0 + (f * 0.618_034 % 1.0) * 15.0
+                },
+                if missing(13) {
+                    f64::NAN
+                } else {
+                    10f64.powf(-4.0 + (f * 0.414_214 % 1.0) * 3.0)
+                },
+                (1 + (i * 5) % 8) as f64,
+                if missing(7) {
+                    f64::NAN
+                } else {
+                    ((i * 7) % 3) as f64
+                },
+            ]
+        };
+        // Oldest lightest, and every weight changes as the group grows, as with the ramp.
+        let weights =
+            |n: usize| -> Vec<f64> { (0..n).map(|i| (i + 1) as f64 / n as f64).collect() };
+        let mut points = Vec::new();
+        for i in 0..40 {
+            points.extend(row(1000 + i).map(|x| if x.is_nan() { 0.5 } else { x }));
+        }
+        points.extend([
+            11.0, 0.01, 3.0, 1.0, 0.0, 0.01, 3.5, 1.0, 0.0, 0.01, 3.0, 7.0,
+        ]);
+        for params in [
+            PARAMS,
+            ParzenParams {
+                prior_weight: 0.5,
+                consider_magic_clip: false,
+                consider_endpoints: true,
+            },
+        ] {
+            let n0 = 3;
+            let rows: Vec<f64> = (0..140).flat_map(row).collect();
+            let mut grown =
+                ParzenEstimator::with_room(&dims, &rows[..n0 * 4], &weights(n0), &params, 2);
+            for n in n0 + 1..=140 {
+                grown.push(&row(n - 1), &weights(n));
+                let mut built = ParzenEstimator::new(&dims, &rows[..n * 4], &weights(n), &params);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                grown.log_pdf(&points, &mut a);
+                built.log_pdf(&points, &mut b);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{n} rows, {params:?}");
+                grown.sample(&mut Rng::seed_from_u64(n as u64), 20, &mut a);
+                built.sample(&mut Rng::seed_from_u64(n as u64), 20, &mut b);
+                assert_eq!(bits(&a), bits(&b), "{n} rows, {params:?}");
+            }
+        }
     }
 
     #[test]

@@ -372,20 +372,25 @@ fn propose_multivariate(
     let d = model.dims.len();
     let mut weights = Vec::new();
     req.options.weights.fill(groups.n_below(), &mut weights);
-    let below = ParzenEstimator::new(&model.dims, &groups.below, &weights, &params);
-    let mut above_rows = groups.above.clone();
-    let (mut cands, mut log_l, mut log_g, mut scratch) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut below = ParzenEstimator::with_room(&model.dims, &groups.below, &weights, &params, 0);
+    let mut n_above = groups.above.len() / d;
+    req.options.weights.fill(n_above, &mut weights);
+    // The liar pushes every proposal but the last.
+    let room = req.k.saturating_sub(1);
+    let mut above = ParzenEstimator::with_room(&model.dims, &groups.above, &weights, &params, room);
+    let (mut cands, mut log_l, mut log_g) = (Vec::new(), Vec::new(), Vec::new());
     let mut out = Vec::new();
-    for _ in 0..req.k {
-        req.options.weights.fill(above_rows.len() / d, &mut weights);
-        let above = ParzenEstimator::new(&model.dims, &above_rows, &weights, &params);
+    for i in 0..req.k {
         below.sample(rng, m, &mut cands);
-        below.log_pdf(&cands, &mut log_l, &mut scratch);
-        above.log_pdf(&cands, &mut log_g, &mut scratch);
+        below.log_pdf(&cands, &mut log_l);
+        above.log_pdf(&cands, &mut log_g);
         let best = argmax(log_l.iter().zip(&log_g).map(|(l, g)| l - g));
         let row = cands[best * d..(best + 1) * d].to_vec();
-        above_rows.extend_from_slice(&row);
+        if i + 1 < req.k {
+            n_above += 1;
+            req.options.weights.fill(n_above, &mut weights);
+            above.push(&row, &weights);
+        }
         out.push((row, log_l[best], log_g[best]));
     }
     out
@@ -409,33 +414,41 @@ fn propose_univariate(
             .collect()
     };
     let mut weights = Vec::new();
-    let below: Vec<ParzenEstimator> = (0..d)
+    let mut below: Vec<ParzenEstimator> = (0..d)
         .map(|j| {
             let col = column(&groups.below, j);
             req.options.weights.fill(col.len(), &mut weights);
-            ParzenEstimator::new(&model.dims[j..=j], &col, &weights, &params)
+            ParzenEstimator::with_room(&model.dims[j..=j], &col, &weights, &params, 0)
         })
         .collect();
-    let mut above_cols: Vec<Vec<f64>> = (0..d).map(|j| column(&groups.above, j)).collect();
-    let (mut cands, mut log_l, mut log_g, mut scratch) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let room = req.k.saturating_sub(1);
+    let mut above: Vec<ParzenEstimator> = (0..d)
+        .map(|j| {
+            let col = column(&groups.above, j);
+            req.options.weights.fill(col.len(), &mut weights);
+            ParzenEstimator::with_room(&model.dims[j..=j], &col, &weights, &params, room)
+        })
+        .collect();
+    let (mut cands, mut log_l, mut log_g) = (Vec::new(), Vec::new(), Vec::new());
     let mut out = Vec::new();
-    for _ in 0..req.k {
+    for i in 0..req.k {
         let mut row = Vec::with_capacity(d);
         let (mut sum_l, mut sum_g) = (0.0, 0.0);
         for j in 0..d {
-            req.options.weights.fill(above_cols[j].len(), &mut weights);
-            let above = ParzenEstimator::new(&model.dims[j..=j], &above_cols[j], &weights, &params);
             below[j].sample(rng, m, &mut cands);
-            below[j].log_pdf(&cands, &mut log_l, &mut scratch);
-            above.log_pdf(&cands, &mut log_g, &mut scratch);
+            below[j].log_pdf(&cands, &mut log_l);
+            above[j].log_pdf(&cands, &mut log_g);
             let best = argmax(log_l.iter().zip(&log_g).map(|(l, g)| l - g));
             row.push(cands[best]);
             sum_l += log_l[best];
             sum_g += log_g[best];
         }
-        for (col, x) in above_cols.iter_mut().zip(&row) {
-            col.push(*x);
+        if i + 1 < req.k {
+            for (est, x) in above.iter_mut().zip(&row) {
+                // An estimator of n observations has n + 1 components.
+                req.options.weights.fill(est.n_components(), &mut weights);
+                est.push(&[*x], &weights);
+            }
         }
         out.push((row, sum_l, sum_g));
     }
@@ -903,15 +916,11 @@ mod tests {
         ]
         .concat();
         let params = parzen_params(&TpeOptions::default());
-        let (mut weights, mut out, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut weights, mut out) = (Vec::new(), Vec::new());
         for (n, expected) in OPTUNA_LOG_PDF {
             let rows: Vec<f64> = (0..n).flat_map(row).collect();
             Weights::Ramp.fill(n, &mut weights);
-            ParzenEstimator::new(&dims, &rows, &weights, &params).log_pdf(
-                &points,
-                &mut out,
-                &mut scratch,
-            );
+            ParzenEstimator::new(&dims, &rows, &weights, &params).log_pdf(&points, &mut out);
             for (got, want) in out.iter().zip(expected) {
                 assert!(
                     (got - want).abs() < 1e-5,
