@@ -2,8 +2,11 @@
 //! and OTLP/gRPC (`TraceService/Export`). Each test runs `cerebros-runner` with the OTEL variables pointing at its
 //! collector, calls it with a caller `traceparent`, stops it with SIGTERM and checks what was flushed.
 
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +27,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use serde_json::{Value, json};
+
+use binary::{free_port, wait_healthy};
 
 /// The caller's trace: W3C `traceparent` = version-trace_id-parent_id-flags (sampled).
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -178,14 +183,6 @@ async fn fake_mlflow() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, seen)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(data_dir: &std::path::Path, port: u16, env: &[(&str, String)]) -> Child {
     let log = std::fs::File::create(data_dir.join("stderr.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_cerebros-runner"))
@@ -199,22 +196,6 @@ fn start(data_dir: &std::path::Path, port: u16, env: &[(&str, String)]) -> Child
         .stderr(log)
         .spawn()
         .expect("start cerebros-runner")
-}
-
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("runner did not become healthy");
 }
 
 /// SIGTERM, then the exit status.
@@ -261,8 +242,17 @@ fn one<'a>(spans: &'a [Exported], name: &str) -> &'a Exported {
     found[0]
 }
 
-fn propose_body() -> Value {
-    json!({"run_id": "otlp", "k": 2, "space": {"lr": {"loguniform": [0.0001, 0.1]}}})
+/// `POST /propose` (two proposals) in the caller's trace.
+async fn propose_as_caller(client: &reqwest::Client, port: u16) -> Value {
+    let body = json!({"run_id": "otlp", "k": 2, "space": {"lr": {"loguniform": [0.0001, 0.1]}}});
+    call(
+        client,
+        port,
+        "/propose",
+        &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+        body,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,14 +276,7 @@ async fn http_protobuf_export_carries_the_callers_trace_through_propose_training
     );
     let client = reqwest::Client::new();
     wait_healthy(&client, port).await;
-    let proposals = call(
-        &client,
-        port,
-        "/propose",
-        &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
-        propose_body(),
-    )
-    .await;
+    let proposals = propose_as_caller(&client, port).await;
     assert_eq!(proposals.as_array().map(Vec::len), Some(2));
     let trained = call(
         &client,
@@ -405,14 +388,7 @@ async fn grpc_export_with_service_name_and_flush_on_sigterm() {
     );
     let client = reqwest::Client::new();
     wait_healthy(&client, port).await;
-    call(
-        &client,
-        port,
-        "/propose",
-        &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
-        propose_body(),
-    )
-    .await;
+    propose_as_caller(&client, port).await;
     assert_eq!(stop(child).await, Some(0));
 
     let spans = flatten(&received);
@@ -473,14 +449,7 @@ async fn an_unreachable_collector_neither_fails_requests_nor_blocks_shutdown() {
         );
         let client = reqwest::Client::new();
         wait_healthy(&client, port).await;
-        call(
-            &client,
-            port,
-            "/propose",
-            &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
-            propose_body(),
-        )
-        .await;
+        propose_as_caller(&client, port).await;
         let stopping = Instant::now();
         assert_eq!(stop(child).await, Some(0), "{protocol}");
         assert!(

@@ -1,18 +1,14 @@
 //! The runner binary as an operator runs it: graceful SIGTERM, and kill -9 losing nothing.
 
-use std::net::TcpListener;
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use binary::{free_port, wait_healthy};
 
 fn start(data_dir: &std::path::Path, port: u16) -> Child {
     start_with(data_dir, port, &[])
@@ -31,22 +27,6 @@ fn start_with(data_dir: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> 
         .stderr(Stdio::null())
         .spawn()
         .expect("start cerebros-runner")
-}
-
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("runner did not become healthy");
 }
 
 fn signal(child: &Child, sig: &str) {
