@@ -21,6 +21,8 @@ use crate::store::NewProposal;
 
 /// Most candidates one call may ask for.
 pub const MAX_K: u64 = 64;
+// A call's proposals are stored as one proposal set.
+const _: () = assert!(MAX_K as usize <= crate::store::proposal_writer::MAX_SET_SIZE);
 
 /// A validated `/propose` request.
 struct ProposeInput {

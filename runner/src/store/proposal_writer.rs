@@ -16,13 +16,13 @@ use crate::domain::keys::{params_hash, params_key};
 const ROWS_PER_COMMIT: usize = 4096;
 /// Most proposals one set (one `/propose` call) may hold: a slot is 6 bits of a proposal id.
 pub const MAX_SET_SIZE: usize = 64;
+/// Callers that may wait for the writer at once before `store` waits for room.
+const QUEUE: usize = 1024;
 
 /// A proposal's id: its set's id and its slot in the set, ascending in creation order.
 pub fn proposal_id(set_id: i64, slot: usize) -> i64 {
     (set_id << 6) | slot as i64
 }
-/// Callers that may wait for the writer at once before `store` waits for room.
-const QUEUE: usize = 1024;
 
 /// One proposal to store as pending.
 #[derive(Debug, Clone)]
@@ -137,11 +137,11 @@ async fn insert_all(
     kind: DatabaseKind,
     jobs: &[Job],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let sets: Vec<SetRow> = jobs
+    let sets: Vec<SetInsert> = jobs
         .iter()
         .map(|job| {
             let params: Vec<&Map<String, Value>> = job.rows.iter().map(|r| &*r.params).collect();
-            SetRow {
+            SetInsert {
                 run_id: &job.run_id,
                 created_at_ms: job.created_at_ms,
                 key_hashes: key_hashes(&params),
@@ -182,7 +182,7 @@ async fn insert_all(
 }
 
 /// One set as the insert statement's JSON parameter carries it (an array, in column order).
-struct SetRow<'a> {
+struct SetInsert<'a> {
     run_id: &'a str,
     created_at_ms: i64,
     params: Vec<&'a Map<String, Value>>,
@@ -190,7 +190,7 @@ struct SetRow<'a> {
     size: usize,
 }
 
-impl serde::Serialize for SetRow<'_> {
+impl serde::Serialize for SetInsert<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         (
             self.run_id,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::proposal_writer::{NewProposal, key_hashes, proposal_id};
+use super::proposal_writer::{MAX_SET_SIZE, NewProposal, key_hashes, proposal_id};
 use super::{Store, from_text, now_ms};
 use crate::domain::keys::{params_hash, params_key};
 
@@ -51,7 +51,7 @@ impl SetRow {
     }
 
     fn is_settled(&self, slot: usize) -> bool {
-        slot < 64 && self.settled_mask & (1_i64 << slot) != 0
+        slot < MAX_SET_SIZE && self.settled_mask & (1_i64 << slot) != 0
     }
 
     /// The unsettled slots, each with its parameters.
