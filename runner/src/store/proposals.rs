@@ -71,15 +71,16 @@ async fn find_unsettled(
     key: &str,
 ) -> Result<Option<Found>, sqlx::Error> {
     let pattern = format!("%,{},%", params_hash(key));
+    // Without a run, `$1` is bound to '' and only keeps the parameter numbers of the two statements alike.
+    let sql = if run_id.is_some() {
+        "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+         WHERE run_id = $1 AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
+    } else {
+        "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+         WHERE $1 = '' AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
+    };
     let mut after = 0_i64;
     loop {
-        let sql = if run_id.is_some() {
-            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE run_id = $1 AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
-        } else {
-            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE $1 = '' AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
-        };
         let rows = sqlx::query(sql)
             .bind(run_id.unwrap_or(""))
             .bind(&pattern)
