@@ -1,5 +1,8 @@
 //! MLflow key rules for metric and parameter names, and canonical parameter keys.
 
+use std::borrow::Cow;
+use std::io::Write as _;
+
 use serde_json::{Map, Value};
 
 use super::FieldError;
@@ -61,21 +64,60 @@ fn flatten_into(prefix: &str, map: &Map<String, Value>, out: &mut Map<String, Va
 
 /// A canonical text form of a parameter set, equal for equal parameters however they were encoded
 /// (key order, nesting vs dotted keys, `1` vs `1.0`). Used to match trials to pending proposals.
+///
+/// The text is a JSON object of the flattened parameters (see [`flatten`]; of two spellings of one dotted key
+/// the later wins) sorted by key, with every finite number written as the shortest `{:e}` form of its `f64`.
 pub fn params_key(params: &Map<String, Value>) -> String {
-    let flat = flatten(params);
-    let mut entries: Vec<(&String, &Value)> = flat.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = String::from("{");
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    let mut out = Vec::with_capacity(16 * params.len() + 2);
+    write_params_key(params, &mut out);
+    // Only UTF-8 was written: keys and strings come from `String`s, the rest is ASCII.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn write_params_key(params: &Map<String, Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(Cow<'_, str>, &Value)> = Vec::with_capacity(params.len());
+    collect_flat("", params, &mut entries);
+    // Stable: of equal keys the later (the one `flatten` keeps) is last, and the others are dropped.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut first = true;
+    out.push(b'{');
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if entries.get(i + 1).is_some_and(|next| next.0 == *key) {
+            continue;
         }
-        out.push_str(&Value::String(k.clone()).to_string());
-        out.push(':');
-        canonical_value(v, &mut out);
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_json(key.as_ref(), out);
+        out.push(b':');
+        canonical_value(value, out);
     }
-    out.push('}');
-    out
+    out.push(b'}');
+}
+
+/// The leaves of `map` under their dotted keys, in document order (what [`flatten`] inserts, without copying).
+fn collect_flat<'a>(
+    prefix: &str,
+    map: &'a Map<String, Value>,
+    out: &mut Vec<(Cow<'a, str>, &'a Value)>,
+) {
+    for (k, v) in map {
+        let key: Cow<'a, str> = if prefix.is_empty() {
+            Cow::Borrowed(k.as_str())
+        } else {
+            Cow::Owned(format!("{prefix}.{k}"))
+        };
+        match v {
+            Value::Object(inner) if !inner.is_empty() => collect_flat(&key, inner, out),
+            other => out.push((key, other)),
+        }
+    }
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // Writing a string, bool or null into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// A 64-bit FNV-1a hash of a [`params_key`]: what the database indexes pending proposals by (a short integer
@@ -90,24 +132,27 @@ pub fn params_hash(key: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-fn canonical_value(v: &Value, out: &mut String) {
+fn canonical_value(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.is_finite() => out.push_str(&format!("{f:e}")),
-            _ => out.push_str(&n.to_string()),
-        },
+        Value::Number(n) => {
+            // Writing into a Vec cannot fail.
+            let _ = match n.as_f64() {
+                Some(f) if f.is_finite() => write!(out, "{f:e}"),
+                _ => write!(out, "{n}"),
+            };
+        }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical_value(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        Value::Object(map) => out.push_str(&params_key(map)),
-        other => out.push_str(&other.to_string()),
+        Value::Object(map) => write_params_key(map, out),
+        other => write_json(other, out),
     }
 }
 
@@ -148,6 +193,60 @@ mod tests {
         assert!(check_metric_name("m", &"a".repeat(251)).is_err());
     }
 
+    /// The key as first specified: flatten into a map, sort, and print every piece on its own.
+    fn reference_key(params: &Map<String, Value>) -> String {
+        let flat = flatten(params);
+        let mut entries: Vec<(&String, &Value)> = flat.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let body: Vec<String> = entries
+            .into_iter()
+            .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), reference_value(v)))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    fn reference_value(v: &Value) -> String {
+        match v {
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.is_finite() => format!("{f:e}"),
+                _ => n.to_string(),
+            },
+            Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(reference_value).collect();
+                format!("[{}]", items.join(","))
+            }
+            Value::Object(map) => reference_key(map),
+            other => other.to_string(),
+        }
+    }
+
+    /// JSON values with few distinct keys (so nesting and dotted spellings collide) and every kind of leaf.
+    fn arbitrary_params() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            proptest::num::f64::NORMAL.prop_map(Value::from),
+            "[a-c\\\"\u{0}-\u{1f}é😀]{0,4}".prop_map(Value::String),
+        ];
+        let key = prop_oneof![Just("a"), Just("b"), Just("a.b"), Just("é\"q"), Just("")];
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::vec((key.clone(), inner), 0..4).prop_map(|entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
     proptest::proptest! {
         /// A proposal's parameters survive a trip through JSON text with the same key, so the trial that
         /// reports them settles the proposal (serde_json's default float parser could be one ulp off).
@@ -157,6 +256,16 @@ mod tests {
             let text = serde_json::to_string(&params).unwrap();
             let back: Map<String, Value> = serde_json::from_str(&text).unwrap();
             proptest::prop_assert_eq!(params_key(&back), params_key(&params));
+        }
+
+        /// The key is the text of its specification for any parameters, colliding spellings included.
+        #[test]
+        fn params_key_matches_its_specification(params in arbitrary_params()) {
+            let params = match params {
+                Value::Object(map) => map,
+                other => Map::from_iter([("p".to_string(), other)]),
+            };
+            proptest::prop_assert_eq!(params_key(&params), reference_key(&params));
         }
     }
 }

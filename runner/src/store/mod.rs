@@ -53,6 +53,8 @@ impl Store {
             DatabaseKind::Sqlite => {
                 options
                     .max_connections(4)
+                    // An embedded file cannot drop the connection: no round trip to check it on every acquire.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;

@@ -42,10 +42,15 @@ impl From<WriteError> for sqlx::Error {
     }
 }
 
+/// One call's set, made ready to insert by the caller (so the single writer only binds or concatenates).
 struct Job {
     run_id: String,
-    rows: Vec<NewProposal>,
     created_at_ms: i64,
+    /// The JSON array of the set's parameters.
+    params: String,
+    /// The set's `key_hashes` column.
+    key_hashes: String,
+    size: usize,
     done: oneshot::Sender<Result<Vec<i64>, WriteError>>,
 }
 
@@ -80,12 +85,15 @@ impl ProposalWriter {
             )));
         }
         let created_at_ms = now_ms();
+        let params: Vec<&Map<String, Value>> = rows.iter().map(|r| &*r.params).collect();
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 run_id: run_id.to_string(),
-                rows,
                 created_at_ms,
+                params: to_text(&params),
+                key_hashes: key_hashes(&params),
+                size: rows.len(),
                 done,
             })
             .await
@@ -98,11 +106,11 @@ impl ProposalWriter {
 async fn run(pool: AnyPool, kind: DatabaseKind, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
-        let mut rows = jobs[0].rows.len();
+        let mut rows = jobs[0].size;
         while rows < ROWS_PER_COMMIT {
             match rx.try_recv() {
                 Ok(job) => {
-                    rows += job.rows.len();
+                    rows += job.size;
                     jobs.push(job);
                 }
                 Err(_) => break,
@@ -112,7 +120,7 @@ async fn run(pool: AnyPool, kind: DatabaseKind, mut rx: mpsc::Receiver<Job>) {
             Ok(ids) => {
                 let mut ids = ids.into_iter();
                 for job in jobs {
-                    let mine: Vec<i64> = ids.by_ref().take(job.rows.len()).collect();
+                    let mine: Vec<i64> = ids.by_ref().take(job.size).collect();
                     let _ = job.done.send(Ok(mine));
                 }
             }
@@ -126,81 +134,119 @@ async fn run(pool: AnyPool, kind: DatabaseKind, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Stores every job as one proposal set, with one statement in one transaction, and returns the ids of the
-/// jobs' proposals in order (see [`proposal_id`]).
-///
-/// The sets travel as a single JSON array parameter (`[[run_id, created_at_ms, [params...], key_hashes, size],
-/// ...]`) that the database unpacks itself, instead of bound values per row; each set's parameter array is
-/// stored as the text of its element, so it is written once, not escaped into a string and parsed again.
+/// Stores every job as one proposal set, all in one transaction, and returns the ids of the jobs' proposals in
+/// order (see [`proposal_id`]).
 async fn insert_all(
     pool: &AnyPool,
     kind: DatabaseKind,
     jobs: &[Job],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let sets: Vec<SetInsert> = jobs
-        .iter()
-        .map(|job| {
-            let params: Vec<&Map<String, Value>> = job.rows.iter().map(|r| &*r.params).collect();
-            SetInsert {
-                run_id: &job.run_id,
-                created_at_ms: job.created_at_ms,
-                key_hashes: key_hashes(&params),
-                params,
-                size: job.rows.len(),
-            }
-        })
-        .collect();
-    let sql = match kind {
-        DatabaseKind::Sqlite => {
-            "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
-             SELECT value ->> 0, value ->> 1, value -> 2, value ->> 3, value ->> 4, value ->> 4 \
-             FROM json_each($1) ORDER BY key RETURNING id"
-        }
-        DatabaseKind::Postgres => {
-            "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
-             SELECT r ->> 0, (r ->> 1)::bigint, (r -> 2)::text, r ->> 3, (r ->> 4)::bigint, (r ->> 4)::bigint \
-             FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n RETURNING id"
-        }
+    let mut set_ids = match kind {
+        DatabaseKind::Sqlite => insert_sqlite(pool, jobs).await?,
+        DatabaseKind::Postgres => insert_postgres(pool, jobs).await?,
     };
-    let mut tx = pool.begin().await?;
-    let returned = sqlx::query(sql)
-        .bind(to_text(&sets))
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let mut set_ids = returned
-        .iter()
-        .map(|r| r.try_get::<i64, _>("id"))
-        .collect::<Result<Vec<_>, _>>()?;
-    // RETURNING does not promise the row order; ids of one statement ascend with it.
+    // RETURNING does not promise the row order; ids ascend with the insertion order.
     set_ids.sort_unstable();
     Ok(jobs
         .iter()
         .zip(set_ids)
-        .flat_map(|(job, set_id)| (0..job.rows.len()).map(move |slot| proposal_id(set_id, slot)))
+        .flat_map(|(job, set_id)| (0..job.size).map(move |slot| proposal_id(set_id, slot)))
         .collect())
 }
 
-/// One set as the insert statement's JSON parameter carries it (an array, in column order).
-struct SetInsert<'a> {
-    run_id: &'a str,
-    created_at_ms: i64,
-    params: Vec<&'a Map<String, Value>>,
-    key_hashes: String,
-    size: usize,
+/// Most sets one SQLite insert statement binds (five values each).
+const SETS_PER_SQLITE_STATEMENT: usize = 32;
+
+/// SQLite: multi-row `VALUES` with bound columns, in statements of 32, 16, …, 1 sets (six shapes, so the
+/// prepared statements are reused); one statement needs no explicit transaction.
+async fn insert_sqlite(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut chunks = Vec::new();
+    let mut rest = jobs;
+    while !rest.is_empty() {
+        let take = SETS_PER_SQLITE_STATEMENT.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(take);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    let mut tx = match chunks.len() {
+        1 => None,
+        _ => Some(pool.begin().await?),
+    };
+    for chunk in chunks {
+        let sql = sqlite_insert_statement(chunk.len());
+        let mut query = sqlx::query(sql);
+        for job in chunk {
+            query = query
+                .bind(job.run_id.as_str())
+                .bind(job.created_at_ms)
+                .bind(job.params.as_str())
+                .bind(job.key_hashes.as_str())
+                .bind(job.size as i64);
+        }
+        let rows = match tx.as_mut() {
+            Some(tx) => query.fetch_all(&mut **tx).await?,
+            None => query.fetch_all(pool).await?,
+        };
+        for row in &rows {
+            ids.push(row.try_get::<i64, _>("id")?);
+        }
+    }
+    if let Some(tx) = tx {
+        tx.commit().await?;
+    }
+    Ok(ids)
 }
 
-impl serde::Serialize for SetInsert<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (
-            self.run_id,
-            self.created_at_ms,
-            &self.params,
-            &self.key_hashes,
-            self.size,
-        )
-            .serialize(serializer)
+/// The insert statement for `n` sets (a power of two up to [`SETS_PER_SQLITE_STATEMENT`]), built once.
+fn sqlite_insert_statement(n: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (0..=SETS_PER_SQLITE_STATEMENT.ilog2())
+            .map(|power| {
+                let rows: Vec<String> = (0..1usize << power)
+                    .map(|i| {
+                        let b = 5 * i;
+                        format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 5)
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
+                     VALUES {} RETURNING id",
+                    rows.join(", ")
+                )
+            })
+            .collect()
+    });
+    &statements[n.ilog2() as usize]
+}
+
+/// PostgreSQL: the sets travel as a single JSON array parameter (`[[run_id, created_at_ms, [params...],
+/// key_hashes, size], ...]`) that the server unpacks itself: one round trip, one statement.
+async fn insert_postgres(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut sets = String::from("[");
+    for (i, job) in jobs.iter().enumerate() {
+        if i > 0 {
+            sets.push(',');
+        }
+        sets.push('[');
+        sets.push_str(&to_text(&job.run_id));
+        sets.push_str(&format!(",{},", job.created_at_ms));
+        sets.push_str(&job.params);
+        sets.push(',');
+        sets.push_str(&to_text(&job.key_hashes));
+        sets.push_str(&format!(",{}]", job.size));
     }
+    sets.push(']');
+    let returned = sqlx::query(
+        "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
+         SELECT r ->> 0, (r ->> 1)::bigint, (r -> 2)::text, r ->> 3, (r ->> 4)::bigint, (r ->> 4)::bigint \
+         FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n RETURNING id",
+    )
+    .bind(sets)
+    .fetch_all(pool)
+    .await?;
+    returned.iter().map(|r| r.try_get::<i64, _>("id")).collect()
 }
 
 /// The `key_hashes` column: each proposal's [`params_hash`] as `,h0,h1,...,`.

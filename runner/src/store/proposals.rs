@@ -385,4 +385,65 @@ mod tests {
         );
         assert_eq!(store.run_of_pending(&Map::new()).await.unwrap(), None);
     }
+
+    #[tokio::test]
+    async fn concurrent_calls_committed_together_keep_their_own_proposals() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        // 77 calls queue up while the writer is busy: statements of 32, 32, 8, 4 and 1 sets.
+        let calls = (0..77).map(|call| {
+            let store = store.clone();
+            async move {
+                let batch = (0..1 + call % 5)
+                    .map(|slot| NewProposal {
+                        params: Arc::new(
+                            json!({"call": call, "slot": slot})
+                                .as_object()
+                                .unwrap()
+                                .clone(),
+                        ),
+                    })
+                    .collect();
+                (
+                    call,
+                    store
+                        .add_pending_batch(&format!("r{}", call % 3), batch)
+                        .await
+                        .unwrap(),
+                )
+            }
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut ids = std::collections::HashSet::new();
+        for (call, stored) in &results {
+            assert_eq!(stored.len(), 1 + call % 5);
+            for (slot, p) in stored.iter().enumerate() {
+                assert!(ids.insert(p.id), "proposal ids are unique");
+                assert_eq!(
+                    Value::Object((*p.params).clone()),
+                    json!({"call": call, "slot": slot})
+                );
+            }
+        }
+        for run in 0..3 {
+            let stored: std::collections::HashSet<i64> = store
+                .pending(&format!("r{run}"), 0)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| p.id)
+                .collect();
+            let handed_out: std::collections::HashSet<i64> = results
+                .iter()
+                .filter(|(call, _)| call % 3 == run)
+                .flat_map(|(_, stored)| stored.iter().map(|p| p.id))
+                .collect();
+            assert_eq!(
+                stored, handed_out,
+                "run r{run} reads back what its calls were given"
+            );
+        }
+    }
 }
