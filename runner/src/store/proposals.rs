@@ -144,7 +144,8 @@ pub async fn settle(
 }
 
 /// Fills in `key_hashes` for sets stored before it existed (run once at startup, after the migrations), so
-/// that [`settle`] finds them.
+/// that [`settle`] finds them. The partial index `proposal_sets_unhashed` holds exactly these sets, so the
+/// check costs nothing once they are hashed.
 pub async fn hash_unhashed(pool: &AnyPool) -> Result<(), sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, run_id, params, settled_mask FROM proposal_sets WHERE key_hashes = '' AND unsettled > 0",
@@ -445,5 +446,28 @@ mod tests {
                 "run r{run} reads back what its calls were given"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn the_startup_check_for_unhashed_sets_reads_only_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        let plan: Vec<String> = sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE key_hashes = '' AND unsettled > 0",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String, _>("detail").unwrap())
+        .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("proposal_sets_unhashed")),
+            "{plan:?}"
+        );
     }
 }
