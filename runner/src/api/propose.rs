@@ -219,10 +219,9 @@ pub async fn propose(
     let run_id = input.run_id.as_str();
     let reserved = state.search_states.reserve(run_id, &params);
     drop(sampling_turn);
-    let batch = params
-        .into_iter()
-        .map(|params| NewProposal { params })
-        .collect();
+    let batch: Vec<NewProposal> = params.into_iter().map(NewProposal::new).collect();
+    // The reply reuses the JSON text the store writes, instead of serialising the parameters again.
+    let texts: Vec<Arc<str>> = batch.iter().map(|p| p.json.clone()).collect();
     let stored = match state.store.add_pending_batch(run_id, batch).await {
         Ok(stored) => stored,
         Err(e) => {
@@ -230,27 +229,30 @@ pub async fn propose(
             return Err(e.into());
         }
     };
-    let reply: Vec<ProposalReply> = stored
-        .iter()
-        .zip(&scores)
-        .enumerate()
-        .map(|(i, (p, score))| ProposalReply {
-            params: &p.params,
-            score,
-            rank: i + 1,
-        })
-        .collect();
-    let body = serde_json::to_vec(&reply).map_err(|e| ApiError::Internal(e.into()))?;
+    let body = reply(&texts, &scores).map_err(|e| ApiError::Internal(e.into()))?;
     state.search_states.confirm(run_id, &reserved, stored).await;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// One element of the reply, serialised straight from the stored proposal.
-#[derive(Serialize)]
-struct ProposalReply<'a> {
-    params: &'a Map<String, Value>,
-    score: &'a Score,
-    rank: usize,
+/// The reply, `[{"params": …, "score": {"l": …, "g": …}, "rank": 1}, …]`, from each proposal's parameters as JSON
+/// text and its scores, in rank order.
+fn reply(params: &[Arc<str>], scores: &[Score]) -> Result<String, serde_json::Error> {
+    let mut body = String::with_capacity(params.iter().map(|p| p.len() + 64).sum::<usize>() + 2);
+    body.push('[');
+    for (i, (params, score)) in params.iter().zip(scores).enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"params\":");
+        body.push_str(params);
+        body.push_str(",\"score\":");
+        body.push_str(&serde_json::to_string(score)?);
+        body.push_str(",\"rank\":");
+        body.push_str(&(i + 1).to_string());
+        body.push('}');
+    }
+    body.push(']');
+    Ok(body)
 }
 
 /// TPE's log-densities of a proposal (`null` where not finite, e.g. random proposals' `-inf`).
@@ -303,5 +305,28 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.field, "strategy");
+    }
+
+    #[test]
+    fn the_reply_is_the_original_array_of_params_score_and_rank() {
+        let params: Vec<Arc<str>> = vec![
+            r#"{"lr":0.01,"act":"a\"b"}"#.into(),
+            r#"{"lr":1e-5,"act":"relu"}"#.into(),
+        ];
+        let scores = [
+            Score {
+                l: Some(-1.5),
+                g: Some(-2.0),
+            },
+            Score { l: None, g: None },
+        ];
+        let body: Value = serde_json::from_str(&reply(&params, &scores).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!([
+                {"params": {"lr": 0.01, "act": "a\"b"}, "score": {"l": -1.5, "g": -2.0}, "rank": 1},
+                {"params": {"lr": 1e-5, "act": "relu"}, "score": {"l": null, "g": null}, "rank": 2},
+            ])
+        );
     }
 }

@@ -29,6 +29,16 @@ pub fn proposal_id(set_id: i64, slot: usize) -> i64 {
 pub struct NewProposal {
     /// Its parameters.
     pub params: Arc<Map<String, Value>>,
+    /// The same parameters as JSON text: written once, for the database and for the caller's reply.
+    pub json: Arc<str>,
+}
+
+impl NewProposal {
+    /// A proposal of these parameters, with their JSON text.
+    pub fn new(params: Arc<Map<String, Value>>) -> Self {
+        let json = to_text(&*params).into();
+        Self { params, json }
+    }
 }
 
 /// Why a group commit failed; every caller of the failed transaction gets it.
@@ -91,7 +101,7 @@ impl ProposalWriter {
             .send(Job {
                 run_id: run_id.to_string(),
                 created_at_ms,
-                params: to_text(&params),
+                params: json_array(rows.iter().map(|r| &*r.json)),
                 key_hashes: key_hashes(&params),
                 size: rows.len(),
                 done,
@@ -247,6 +257,19 @@ async fn insert_postgres(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<i64>, sqlx:
     .fetch_all(pool)
     .await?;
     returned.iter().map(|r| r.try_get::<i64, _>("id")).collect()
+}
+
+/// A JSON array of the given JSON texts.
+fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push(']');
+    out
 }
 
 /// The `key_hashes` column: each proposal's [`params_hash`] as `,h0,h1,...,`.

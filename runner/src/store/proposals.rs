@@ -330,12 +330,7 @@ mod tests {
         assert_eq!(store.count_pending("old", 0).await.unwrap(), 0);
         // New sets get ids above the migrated ones.
         let new = store
-            .add_pending_batch(
-                "old",
-                vec![NewProposal {
-                    params: Arc::new(Map::new()),
-                }],
-            )
+            .add_pending_batch("old", vec![NewProposal::new(Arc::new(Map::new()))])
             .await
             .unwrap();
         assert!(new[0].id > pending[0].id);
@@ -350,10 +345,7 @@ mod tests {
         let same = Arc::new(json!({"x": 1}).as_object().unwrap().clone());
         let other = Arc::new(json!({"x": 2}).as_object().unwrap().clone());
         let batch = |params: Vec<Arc<Map<String, Value>>>| {
-            params
-                .into_iter()
-                .map(|params| NewProposal { params })
-                .collect::<Vec<_>>()
+            params.into_iter().map(NewProposal::new).collect::<Vec<_>>()
         };
         let first = store
             .add_pending_batch("r", batch(vec![other.clone(), same.clone()]))
@@ -398,13 +390,9 @@ mod tests {
             let store = store.clone();
             async move {
                 let batch = (0..1 + call % 5)
-                    .map(|slot| NewProposal {
-                        params: Arc::new(
-                            json!({"call": call, "slot": slot})
-                                .as_object()
-                                .unwrap()
-                                .clone(),
-                        ),
+                    .map(|slot| {
+                        let params = json!({"call": call, "slot": slot});
+                        NewProposal::new(Arc::new(params.as_object().unwrap().clone()))
                     })
                     .collect();
                 (
