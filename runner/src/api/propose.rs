@@ -34,8 +34,8 @@ struct ProposeInput {
     seed: Option<u64>,
 }
 
-fn parse(body: &Value) -> Result<ProposeInput, FieldError> {
-    let Value::Object(map) = body else {
+fn parse(body: Value) -> Result<ProposeInput, FieldError> {
+    let Value::Object(mut map) = body else {
         return Err(FieldError::new("body", "must be a JSON object"));
     };
     let run_id = match map.get("run_id") {
@@ -70,7 +70,7 @@ fn parse(body: &Value) -> Result<ProposeInput, FieldError> {
     Ok(ProposeInput {
         run_id,
         k,
-        space: map.get("space").filter(|v| !v.is_null()).cloned(),
+        space: map.remove("space").filter(|v| !v.is_null()),
         objective,
         strategy,
         seed,
@@ -102,7 +102,7 @@ pub async fn propose(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let input = parse(&body)?;
+    let input = parse(body)?;
     let requested_space = input
         .space
         .as_ref()
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn k_outside_1_to_64_names_the_field() {
         for bad in [json!(0), json!(65), json!(-1), json!(2.5), json!("3")] {
-            let e = parse(&json!({"run_id": "r", "k": bad, "space": {}}))
+            let e = parse(json!({"run_id": "r", "k": bad, "space": {}}))
                 .err()
                 .unwrap();
             assert_eq!(e.field, "k");
@@ -294,14 +294,14 @@ mod tests {
     #[test]
     fn a_numeric_run_id_is_not_coerced() {
         assert_eq!(
-            parse(&json!({"run_id": 5, "k": 1})).err().unwrap().field,
+            parse(json!({"run_id": 5, "k": 1})).err().unwrap().field,
             "run_id"
         );
     }
 
     #[test]
     fn an_unknown_strategy_is_rejected() {
-        let e = parse(&json!({"run_id": "r", "strategy": "grid"}))
+        let e = parse(json!({"run_id": "r", "strategy": "grid"}))
             .err()
             .unwrap();
         assert_eq!(e.field, "strategy");
