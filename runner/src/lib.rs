@@ -10,6 +10,7 @@ pub mod config;
 pub mod datasets;
 pub mod domain;
 pub mod error;
+pub mod expiry;
 pub mod metrics;
 pub mod nas;
 pub mod report;

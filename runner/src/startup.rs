@@ -86,6 +86,11 @@ impl Application {
         let store = self.state.store.clone();
         let mut background = self.state.trainer.spawn_background();
         background.push(self.state.tracker.spawn_worker(self.stop.clone()));
+        background.push(crate::expiry::spawn(
+            store.clone(),
+            self.state.settings.pending_ttl,
+            self.stop.clone(),
+        ));
         let app = api::router(self.state);
         let stop = self.stop.clone();
         axum::serve(self.listener, app)

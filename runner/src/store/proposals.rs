@@ -244,6 +244,19 @@ impl Store {
         .try_get("n")
     }
 
+    /// Closes every set created before `cutoff_ms` (its unreported proposals expired): it leaves the open-set
+    /// index, so settling, the run lookup and the startup check no longer read it, and `settled_mask` keeps the
+    /// record of which of its proposals were settled. Returns the number of sets closed.
+    pub async fn close_expired(&self, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE proposal_sets SET unsettled = 0 WHERE unsettled > 0 AND created_at_ms < $1",
+        )
+        .bind(cutoff_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// The run of the oldest unsettled proposal with exactly these parameters, among all runs.
     pub async fn run_of_pending(
         &self,
@@ -456,6 +469,64 @@ mod tests {
             plan.iter()
                 .any(|step| step.contains("proposal_sets_unhashed")),
             "{plan:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_sets_close_and_keep_their_settlements() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        let proposal =
+            |x: i64| NewProposal::new(Arc::new(json!({"x": x}).as_object().unwrap().clone()));
+        store
+            .add_pending_batch("r", vec![proposal(1), proposal(2)])
+            .await
+            .unwrap();
+        store
+            .add_pending_batch("r", vec![proposal(3)])
+            .await
+            .unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let one = params_key(json!({"x": 1}).as_object().unwrap());
+        settle(&mut conn, "r", &one, "t1").await.unwrap();
+        drop(conn);
+
+        assert_eq!(
+            store.close_expired(0).await.unwrap(),
+            0,
+            "nothing is that old"
+        );
+        assert_eq!(store.count_pending("r", 0).await.unwrap(), 2);
+
+        assert_eq!(store.close_expired(now_ms() + 1).await.unwrap(), 2);
+        assert_eq!(store.count_pending("r", 0).await.unwrap(), 0);
+        assert!(store.pending("r", 0).await.unwrap().is_empty());
+        let three = json!({"x": 3}).as_object().unwrap().clone();
+        assert_eq!(store.run_of_pending(&three).await.unwrap(), None);
+        let settled: Vec<(i64, i64)> =
+            sqlx::query("SELECT settled_mask, unsettled FROM proposal_sets ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r.try_get("settled_mask").unwrap(),
+                        r.try_get("unsettled").unwrap(),
+                    )
+                })
+                .collect();
+        assert_eq!(
+            settled,
+            vec![(1, 0), (0, 0)],
+            "the settled slot stays recorded"
+        );
+        assert_eq!(
+            store.close_expired(now_ms() + 1).await.unwrap(),
+            0,
+            "closed once"
         );
     }
 }
