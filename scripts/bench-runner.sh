@@ -45,7 +45,17 @@ wrk.body = '{"run_id":"RUN","k":8,"strategy":"STRATEGY","space":{"x":{"uniform":
 LUA
 
 # One wrk thread, as the anchor was measured (shared/bench: wrk -t1); WRK_THREADS changes it.
-wrk_rps() { wrk -t"${WRK_THREADS:-1}" -c"$1" -d"$DURATION" ${2:+-s "$2"} "$3" | awk '/Requests\/sec/ {print $2}'; }
+# Prints "<req/s> req/s, <µs> µs of runner CPU per request": the CPU figure (user + system time of the runner process,
+# from /proc, over the requests wrk completed) depends far less on what else the machine runs than req/s does.
+wrk_rps() {
+  local ticks0 ticks1 out
+  ticks0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+  out=$(wrk -t"${WRK_THREADS:-1}" -c"$1" -d"$DURATION" ${2:+-s "$2"} "$3")
+  ticks1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+  awk -v t0="$ticks0" -v t1="$ticks1" -v hz="$(getconf CLK_TCK)" '
+    /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
+    END {printf "%s req/s, %.1f us of runner CPU per request\n", rps, (t1 - t0) / hz * 1e6 / n}' <<<"$out"
+}
 
 echo "## runner service benchmark ($(date -u +%F), $(nproc) cores, wrk $DURATION)"
 start_runner ""
