@@ -70,20 +70,33 @@ async fn find_unsettled(
     run_id: Option<&str>,
     key: &str,
 ) -> Result<Option<Found>, sqlx::Error> {
-    let pattern = format!("%,{},%", params_hash(key));
-    // Without a run, `$1` is bound to '' and only keeps the parameter numbers of the two statements alike.
-    let sql = if run_id.is_some() {
-        "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-         WHERE run_id = $1 AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
-    } else {
-        "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-         WHERE $1 = '' AND unsettled > 0 AND key_hashes LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
+    let needle = format!(",{},", params_hash(key));
+    // `instr`/`strpos` rather than LIKE: SQLite prepares a statement again whenever a LIKE pattern's binding
+    // changes. Without a run, `$1` is bound to '' and only keeps the parameter numbers of the statements alike.
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let sql = match (postgres, run_id.is_some()) {
+        (false, true) => {
+            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE run_id = $1 AND unsettled > 0 AND instr(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
+        }
+        (false, false) => {
+            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE $1 = '' AND unsettled > 0 AND instr(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
+        }
+        (true, true) => {
+            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE run_id = $1 AND unsettled > 0 AND strpos(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
+        }
+        (true, false) => {
+            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
+             WHERE $1 = '' AND unsettled > 0 AND strpos(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
+        }
     };
     let mut after = 0_i64;
     loop {
         let rows = sqlx::query(sql)
             .bind(run_id.unwrap_or(""))
-            .bind(&pattern)
+            .bind(&needle)
             .bind(after)
             .bind(SETS_PER_PAGE)
             .fetch_all(&mut *conn)
