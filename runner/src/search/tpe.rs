@@ -86,6 +86,9 @@ pub enum Weights {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClipCount {
+    /// `mean` with multivariate kernels, `group` with univariate ones (the default; each was
+    /// measured better or no worse than the alternatives in its mode).
+    Auto,
     /// Optuna's rule: the estimator's own kernels (its observations plus the prior), so the
     /// good group's kernels never get narrower than about `range / (γ(n) + 2)`, however many
     /// trials have been seen.
@@ -94,7 +97,7 @@ pub enum ClipCount {
     /// group's kernels may be as narrow as the whole history resolves. Too narrow for batches
     /// in many dimensions (see `docs/benchmarks/search.md`).
     Trials,
-    /// The geometric mean of the two counts above (the default): the good group's floor
+    /// The geometric mean of the two counts above: the good group's floor
     /// shrinks with the history, about `range / 66` at 200 trials instead of Optuna's
     /// `range / 22`.
     Mean,
@@ -104,16 +107,19 @@ pub enum ClipCount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GoodWeights {
+    /// `improvement` with multivariate kernels, `age` with univariate ones (the default).
+    Auto,
     /// Optuna's rule: by age only, like the bad group (`weights`).
     Age,
     /// The age weight times the member's improvement over the best value outside the good
-    /// group (`y* − y` when minimising; the default), so l(x) leans towards the best points as
+    /// group (`y* − y` when minimising), so l(x) leans towards the best points as
     /// in an expected-improvement weighting. All-zero improvements fall back to the age weights.
     Improvement,
 }
 
-/// TPE settings. The defaults are Optuna 5's except `clip_count` and `good_weights`;
-/// [`TpeOptions::optuna`] gives Optuna 5's `TPESampler` defaults throughout.
+/// TPE settings. The defaults are Optuna 5's except `clip_count` and `good_weights` with
+/// multivariate kernels; [`TpeOptions::optuna`] gives Optuna 5's `TPESampler` defaults
+/// throughout.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TpeOptions {
@@ -133,9 +139,9 @@ pub struct TpeOptions {
     pub gamma: Gamma,
     /// Weights of group members by age.
     pub weights: Weights,
-    /// What the magic clip counts (`mean`; Optuna: `group`).
+    /// What the magic clip counts (`auto`; Optuna: `group`).
     pub clip_count: ClipCount,
-    /// Weights of the good group's members (`improvement`; Optuna: `age`).
+    /// Weights of the good group's members (`auto`; Optuna: `age`).
     pub good_weights: GoodWeights,
 }
 
@@ -150,8 +156,8 @@ impl Default for TpeOptions {
             consider_endpoints: false,
             gamma: Gamma::Optuna,
             weights: Weights::Ramp,
-            clip_count: ClipCount::Mean,
-            good_weights: GoodWeights::Improvement,
+            clip_count: ClipCount::Auto,
+            good_weights: GoodWeights::Auto,
         }
     }
 }
@@ -164,6 +170,24 @@ impl TpeOptions {
             clip_count: ClipCount::Group,
             good_weights: GoodWeights::Age,
             ..Self::default()
+        }
+    }
+
+    /// `clip_count` with `auto` resolved for this kernel mode.
+    fn clip_count(&self) -> ClipCount {
+        match (self.clip_count, self.multivariate) {
+            (ClipCount::Auto, true) => ClipCount::Mean,
+            (ClipCount::Auto, false) => ClipCount::Group,
+            (c, _) => c,
+        }
+    }
+
+    /// `good_weights` with `auto` resolved for this kernel mode.
+    fn good_weights(&self) -> GoodWeights {
+        match (self.good_weights, self.multivariate) {
+            (GoodWeights::Auto, true) => GoodWeights::Improvement,
+            (GoodWeights::Auto, false) => GoodWeights::Age,
+            (g, _) => g,
         }
     }
 }
@@ -433,8 +457,8 @@ fn parzen_params(options: &TpeOptions) -> ParzenParams {
 /// [`ClipCount::Trials`] each one's magic clip also counts the other group's observations.
 fn group_params(options: &TpeOptions, n_below: usize, n_above: usize) -> [ParzenParams; 2] {
     let base = parzen_params(options);
-    match options.clip_count {
-        ClipCount::Group => [base, base],
+    match options.clip_count() {
+        ClipCount::Group | ClipCount::Auto => [base, base],
         ClipCount::Trials => [
             ParzenParams {
                 clip_extra: n_above,
@@ -468,7 +492,7 @@ fn group_params(options: &TpeOptions, n_below: usize, n_above: usize) -> [Parzen
 /// Weights of the good group's members (`gain` per member, oldest first) into `out`.
 fn fill_good_weights(options: &TpeOptions, gain: &[f64], out: &mut Vec<f64>) {
     options.weights.fill(gain.len(), out);
-    if options.good_weights == GoodWeights::Improvement {
+    if options.good_weights() == GoodWeights::Improvement {
         let clean = |g: f64| if g.is_finite() && g > 0.0 { g } else { 0.0 };
         if gain.iter().any(|&g| clean(g) > 0.0) {
             for (w, &g) in out.iter_mut().zip(gain) {
@@ -1204,17 +1228,43 @@ mod tests {
     fn the_optuna_options_differ_from_the_defaults_only_where_documented() {
         let o = TpeOptions::optuna();
         assert_eq!(
-            (o.clip_count, o.good_weights),
+            (o.clip_count(), o.good_weights()),
             (ClipCount::Group, GoodWeights::Age)
         );
         assert_eq!(
             TpeOptions {
-                clip_count: ClipCount::Mean,
-                good_weights: GoodWeights::Improvement,
+                clip_count: ClipCount::Auto,
+                good_weights: GoodWeights::Auto,
                 ..o
             },
             TpeOptions::default()
         );
+        let d = TpeOptions::default();
+        assert_eq!(
+            (d.clip_count(), d.good_weights()),
+            (ClipCount::Mean, GoodWeights::Improvement)
+        );
+        // Univariate, `auto` is Optuna's rule: the same proposals as Optuna's options.
+        let uni = TpeOptions {
+            multivariate: false,
+            ..d
+        };
+        assert_eq!(
+            (uni.clip_count(), uni.good_weights()),
+            (ClipCount::Group, GoodWeights::Age)
+        );
+        let (s, h) = sphere_history(40, 3);
+        let mut a = req(&s, &h, &[], 3, 9);
+        a.options = uni;
+        let mut b = a.clone();
+        b.options = TpeOptions {
+            multivariate: false,
+            ..o
+        };
+        assert_eq!(propose(&a), propose(&b));
+        a.options.multivariate = true;
+        b.options.multivariate = true;
+        assert_ne!(propose(&a), propose(&b));
         let parsed: TpeOptions =
             serde_json::from_value(json!({"clip_count": "group", "good_weights": "age"})).unwrap();
         assert_eq!(parsed, o);
