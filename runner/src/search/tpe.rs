@@ -492,12 +492,15 @@ fn group_params(options: &TpeOptions, n_below: usize, n_above: usize) -> [Parzen
 /// Weights of the good group's members (`gain` per member, oldest first) into `out`.
 fn fill_good_weights(options: &TpeOptions, gain: &[f64], out: &mut Vec<f64>) {
     options.weights.fill(gain.len(), out);
-    if options.good_weights() == GoodWeights::Improvement {
-        let clean = |g: f64| if g.is_finite() && g > 0.0 { g } else { 0.0 };
-        if gain.iter().any(|&g| clean(g) > 0.0) {
-            for (w, &g) in out.iter_mut().zip(gain) {
-                *w *= clean(g);
-            }
+    if options.good_weights() != GoodWeights::Improvement {
+        return;
+    }
+    // An infinite gain (an infinite value, or an infinite y*) leaves nothing to compare: keep
+    // the age weights, as when every gain is 0.
+    let max = gain.iter().copied().fold(0.0, f64::max);
+    if max > 0.0 && gain.iter().all(|g| g.is_finite()) {
+        for (w, &g) in out.iter_mut().zip(gain) {
+            *w *= g.max(0.0) / max;
         }
     }
 }
@@ -1198,7 +1201,10 @@ mod tests {
         assert_eq!(g.below_gain, vec![1.0, 4.0]);
         let mut w = Vec::new();
         fill_good_weights(&r.options, &g.below_gain, &mut w);
-        assert_eq!(w, vec![1.0, 4.0]);
+        assert_eq!(w, vec![0.25, 1.0]);
+        // An infinitely good value leaves no finite scale: age weights.
+        fill_good_weights(&r.options, &[f64::INFINITY, 4.0], &mut w);
+        assert_eq!(w, vec![1.0, 1.0]);
         fill_good_weights(&TpeOptions::optuna(), &g.below_gain, &mut w);
         assert_eq!(w, vec![1.0, 1.0]);
         // Maximising the negated values: the same members and gains (y − y*).
