@@ -9,10 +9,21 @@
 //! `TPE_BENCH_QUICK=1` runs 3 seeds and 100 trials, for CI; `TPE_BENCH_SEEDS=n` sets the number
 //! of seeds (the Optuna columns stay the 10-seed anchors); `TPE_BENCH_JSON=path` also writes
 //! every seed's best-so-far curve there, for statistics against Optuna's per-seed curves.
+//!
+//! For studies of the sampler's settings: `TPE_BENCH_OPTIONS='{"gamma": "hyperopt"}'` runs TPE
+//! with those `TpeOptions` (JSON, unnamed fields at their defaults), `TPE_BENCH_SEED0=s` starts
+//! the seeds at `s` (seeds `s..s + n`), and `TPE_BENCH_TPE_ONLY=1` skips random search and the
+//! timings. `TPE_BENCH_HELDOUT=1` runs problems the defaults were not chosen on instead
+//! (Rosenbrock-4 on [−5, 10]^4, Styblinski–Tang-5 on [−5, 5]^5, Ackley-6 on [−32.768, 32.768]^6,
+//! Hartmann3 on [0, 1]^3; no Optuna anchors), and `TPE_BENCH_KS=1,4,8` sets the batch sizes.
+//! `TPE_BENCH_NOISE=s` adds Gaussian noise of standard deviation `s` times Optuna's random-search
+//! regret at 200 trials to every reported value (anchor problems only); the curves then follow
+//! the true value of the trial with the best reported value.
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use runner::rng::Rng;
 use runner::search::{
     Direction, Observation, Outcome, ProposeRequest, SearchSpace, Strategy, TpeOptions, propose,
 };
@@ -110,6 +121,61 @@ fn rosenbrock10(p: &Map<String, Value>) -> f64 {
         .sum()
 }
 
+fn xs(p: &Map<String, Value>, d: usize) -> Vec<f64> {
+    (0..d).map(|i| x(p, &format!("x{i}"))).collect()
+}
+
+fn rosenbrock4(p: &Map<String, Value>) -> f64 {
+    xs(p, 4)
+        .windows(2)
+        .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+        .sum()
+}
+
+fn styblinski_tang5(p: &Map<String, Value>) -> f64 {
+    0.5 * xs(p, 5)
+        .iter()
+        .map(|x| x.powi(4) - 16.0 * x * x + 5.0 * x)
+        .sum::<f64>()
+}
+
+fn ackley6(p: &Map<String, Value>) -> f64 {
+    let v = xs(p, 6);
+    let n = v.len() as f64;
+    let sq = v.iter().map(|x| x * x).sum::<f64>() / n;
+    let cos = v
+        .iter()
+        .map(|x| (2.0 * std::f64::consts::PI * x).cos())
+        .sum::<f64>()
+        / n;
+    -20.0 * (-0.2 * sq.sqrt()).exp() - cos.exp() + 20.0 + std::f64::consts::E
+}
+
+fn hartmann3(p: &Map<String, Value>) -> f64 {
+    const A: [[f64; 3]; 4] = [
+        [3.0, 10.0, 30.0],
+        [0.1, 10.0, 35.0],
+        [3.0, 10.0, 30.0],
+        [0.1, 10.0, 35.0],
+    ];
+    const P: [[f64; 3]; 4] = [
+        [3689.0, 1170.0, 2673.0],
+        [4699.0, 4387.0, 7470.0],
+        [1091.0, 8732.0, 5547.0],
+        [381.0, 5743.0, 8828.0],
+    ];
+    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    let v = xs(p, 3);
+    -(0..4)
+        .map(|r| {
+            let inner: f64 = (0..3)
+                .map(|j| A[r][j] * (v[j] - 1e-4 * P[r][j]).powi(2))
+                .sum();
+            ALPHA[r] * (-inner).exp()
+        })
+        .sum::<f64>()
+}
+
 fn mixed(p: &Map<String, Value>) -> f64 {
     let act = p["activation"].as_str().expect("activation");
     let (center, penalty) = match act {
@@ -125,13 +191,44 @@ fn mixed(p: &Map<String, Value>) -> f64 {
         + penalty
 }
 
+fn box_space(d: usize, lo: f64, hi: f64) -> SearchSpace {
+    let m: Map<String, Value> = (0..d)
+        .map(|i| (format!("x{i}"), json!({ "uniform": [lo, hi] })))
+        .collect();
+    SearchSpace::parse(&Value::Object(m)).expect("valid space")
+}
+
+/// Problems no setting was chosen on (`TPE_BENCH_HELDOUT=1`).
+fn heldout_problems() -> Vec<Problem> {
+    vec![
+        Problem {
+            name: "rosenbrock4",
+            space: box_space(4, -5.0, 10.0),
+            f: rosenbrock4,
+            f_opt: 0.0,
+        },
+        Problem {
+            name: "styblinski_tang5",
+            space: box_space(5, -5.0, 5.0),
+            f: styblinski_tang5,
+            f_opt: -39.166_165_703_771_41 * 5.0,
+        },
+        Problem {
+            name: "ackley6",
+            space: box_space(6, -32.768, 32.768),
+            f: ackley6,
+            f_opt: 0.0,
+        },
+        Problem {
+            name: "hartmann3",
+            space: box_space(3, 0.0, 1.0),
+            f: hartmann3,
+            f_opt: -3.862_782_147_820_76,
+        },
+    ]
+}
+
 fn problems() -> Vec<Problem> {
-    let box_space = |d: usize, lo: f64, hi: f64| {
-        let m: Map<String, Value> = (0..d)
-            .map(|i| (format!("x{i}"), json!({ "uniform": [lo, hi] })))
-            .collect();
-        SearchSpace::parse(&Value::Object(m)).expect("valid space")
-    };
     let parse = |v: Value| SearchSpace::parse(&v).expect("valid space");
     vec![
         Problem {
@@ -172,6 +269,7 @@ fn request<'a>(
     k: usize,
     strategy: Strategy,
     seed: u64,
+    options: TpeOptions,
 ) -> ProposeRequest<'a> {
     ProposeRequest {
         space,
@@ -181,7 +279,7 @@ fn request<'a>(
         strategy,
         direction: Direction::Minimize,
         seed,
-        options: TpeOptions::default(),
+        options,
     }
 }
 
@@ -192,9 +290,13 @@ fn run(
     k: usize,
     seed: u64,
     n: usize,
+    options: TpeOptions,
+    noise_sd: f64,
 ) -> (Vec<Observation>, Vec<f64>) {
     let mut history: Vec<Observation> = Vec::with_capacity(n);
     let mut best = Vec::with_capacity(n);
+    // With noise: the best observed value so far, and the true value of that trial.
+    let mut incumbent = (f64::INFINITY, f64::INFINITY);
     while history.len() < n {
         let call_seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ history.len() as u64;
         let batch = propose(&request(
@@ -203,11 +305,20 @@ fn run(
             k.min(n - history.len()),
             strategy,
             call_seed,
+            options,
         ));
         for prop in batch {
-            let v = (p.f)(&prop.params);
-            let prev = best.last().copied().unwrap_or(f64::INFINITY);
-            best.push(v.min(prev));
+            let truth = (p.f)(&prop.params);
+            let v = if noise_sd > 0.0 {
+                let noise_seed = seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ history.len() as u64;
+                truth + noise_sd * Rng::seed_from_u64(noise_seed).normal()
+            } else {
+                truth
+            };
+            if v < incumbent.0 {
+                incumbent = (v, truth);
+            }
+            best.push(incumbent.1);
             history.push(Observation {
                 params: prop.params,
                 outcome: Outcome::Complete(v),
@@ -244,7 +355,14 @@ fn fmt(x: f64) -> String {
 fn time_propose(space: &SearchSpace, history: &[Observation], reps: usize) -> f64 {
     let mut times = Vec::with_capacity(reps);
     for r in 0..reps {
-        let req = request(space, history, 1, Strategy::Tpe, r as u64);
+        let req = request(
+            space,
+            history,
+            1,
+            Strategy::Tpe,
+            r as u64,
+            TpeOptions::default(),
+        );
         let t0 = Instant::now();
         black_box(propose(black_box(&req)));
         times.push(t0.elapsed().as_secs_f64() * 1e3);
@@ -259,13 +377,46 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default_seeds);
+    let seed0: u64 = std::env::var("TPE_BENCH_SEED0")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let options: TpeOptions = match std::env::var("TPE_BENCH_OPTIONS") {
+        Ok(text) => serde_json::from_str(&text).expect("TPE_BENCH_OPTIONS is TpeOptions JSON"),
+        Err(_) => TpeOptions::default(),
+    };
+    let tpe_only = std::env::var("TPE_BENCH_TPE_ONLY").is_ok_and(|v| v == "1");
+    let heldout = std::env::var("TPE_BENCH_HELDOUT").is_ok_and(|v| v == "1");
+    let noise: f64 = std::env::var("TPE_BENCH_NOISE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        noise == 0.0 || !heldout,
+        "TPE_BENCH_NOISE applies to the anchor problems only"
+    );
+    let ks: Vec<usize> = match std::env::var("TPE_BENCH_KS") {
+        Ok(text) => text
+            .split(',')
+            .map(|k| {
+                k.trim()
+                    .parse()
+                    .expect("TPE_BENCH_KS is a list of batch sizes")
+            })
+            .collect(),
+        Err(_) => vec![1, 4],
+    };
     let checkpoints: Vec<usize> = CHECKPOINTS
         .iter()
         .copied()
         .filter(|c| *c <= n_trials)
         .collect();
     println!(
-        "TPE benchmark: {n_seeds} seeds, {n_trials} trials, minimisation; median regret over seeds"
+        "TPE benchmark: {n_seeds} seeds from {seed0}, {n_trials} trials, minimisation; median regret over seeds"
+    );
+    println!(
+        "options: {}",
+        serde_json::to_string(&options).expect("options serialise")
     );
     println!();
     let head: Vec<String> = checkpoints.iter().map(|c| format!("@{c}")).collect();
@@ -277,17 +428,28 @@ fn main() {
     let mut timings = Vec::new();
     let mut curves_json = Map::new();
     let t_all = Instant::now();
-    for (pi, p) in problems().iter().enumerate() {
+    let set = if heldout {
+        heldout_problems()
+    } else {
+        problems()
+    };
+    let runs: Vec<(usize, Strategy)> = ks
+        .iter()
+        .map(|&k| (k, Strategy::Tpe))
+        .chain((!tpe_only).then_some((1, Strategy::Random)))
+        .collect();
+    for (pi, p) in set.iter().enumerate() {
         let (_, optuna_k1, optuna_k4, optuna_random_200) = OPTUNA[pi];
         let mut k1_histories = Vec::new();
-        for (k, strategy, label) in [
-            (1, Strategy::Tpe, "thunderhelm TPE"),
-            (4, Strategy::Tpe, "thunderhelm TPE"),
-            (1, Strategy::Random, "thunderhelm random"),
-        ] {
+        for &(k, strategy) in &runs {
+            let label = match strategy {
+                Strategy::Tpe => "thunderhelm TPE",
+                Strategy::Random => "thunderhelm random",
+            };
             let mut curves = Vec::with_capacity(n_seeds);
-            for seed in 0..n_seeds as u64 {
-                let (history, best) = run(p, strategy, k, seed, n_trials);
+            for seed in seed0..seed0 + n_seeds as u64 {
+                let noise_sd = noise * optuna_random_200;
+                let (history, best) = run(p, strategy, k, seed, n_trials, options, noise_sd);
                 if k == 1 && strategy == Strategy::Tpe {
                     k1_histories.push(history);
                 }
@@ -309,8 +471,9 @@ fn main() {
                 .collect();
             println!("| {} | {k} | {label} | {} |", p.name, ours.join(" | "));
             let anchor = match (strategy, k) {
+                _ if heldout => None,
                 (Strategy::Tpe, 1) => Some(optuna_k1),
-                (Strategy::Tpe, _) => Some(optuna_k4),
+                (Strategy::Tpe, 4) => Some(optuna_k4),
                 _ => None,
             };
             match anchor {
@@ -322,7 +485,7 @@ fn main() {
                         cells.join(" | ")
                     );
                 }
-                None if n_trials >= 200 => {
+                None if n_trials >= 200 && strategy == Strategy::Random && !heldout => {
                     let mut cells = vec!["".to_string(); checkpoints.len()];
                     cells[checkpoints.len() - 1] = fmt(optuna_random_200);
                     println!(
@@ -333,6 +496,9 @@ fn main() {
                 }
                 None => {}
             }
+        }
+        if tpe_only || heldout || k1_histories.is_empty() {
+            continue;
         }
         let reps = if quick { 11 } else { 51 };
         let ms: Vec<f64> = TIMING_AT

@@ -19,6 +19,6 @@ mod tpe;
 pub use parse::{MAX_CHOICES, MAX_NAME_LEN, MAX_PARAMS};
 pub use space::{SearchSpace, SpaceError};
 pub use tpe::{
-    Direction, Gamma, Observation, Outcome, Proposal, ProposeRequest, Strategy, TpeOptions,
-    Weights, propose,
+    ClipCount, Direction, Gamma, GoodWeights, Observation, Outcome, Proposal, ProposeRequest,
+    Strategy, TpeOptions, Weights, propose,
 };

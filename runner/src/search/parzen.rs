@@ -33,6 +33,9 @@ pub(crate) struct ParzenParams {
     pub(crate) prior_weight: f64,
     pub(crate) consider_magic_clip: bool,
     pub(crate) consider_endpoints: bool,
+    /// Observations outside this estimator that the magic clip counts as well (0 = Optuna's
+    /// rule, which counts this estimator's kernels only).
+    pub(crate) clip_extra: usize,
 }
 
 /// Kernels of one dimension, for every component (observations first, prior last).
@@ -428,6 +431,7 @@ struct NumericKernels {
     prior_mu: f64,
     consider_magic_clip: bool,
     consider_endpoints: bool,
+    clip_extra: usize,
     /// Transformed observations, oldest first (`NaN` = missing).
     obs: Vec<f64>,
     /// The valid observations as `(value, index)`, by value, ties by age.
@@ -476,6 +480,7 @@ impl NumericKernels {
             prior_mu: 0.5 * (lo_t + hi_t),
             consider_magic_clip: params.consider_magic_clip,
             consider_endpoints: params.consider_endpoints,
+            clip_extra: params.clip_extra,
             obs,
             sorted,
             min_sigma: f64::NAN,
@@ -502,7 +507,8 @@ impl NumericKernels {
     /// The smallest σ for the current number of valid observations.
     fn clip(&self) -> f64 {
         if self.consider_magic_clip {
-            self.range() / (1.0 + (self.sorted.len() + 1) as f64).min(100.0)
+            let n_kernels = self.sorted.len() + 1 + self.clip_extra;
+            self.range() / (1.0 + n_kernels as f64).min(100.0)
         } else {
             1e-12
         }
@@ -912,6 +918,7 @@ mod tests {
         prior_weight: 1.0,
         consider_magic_clip: true,
         consider_endpoints: false,
+        clip_extra: 0,
     };
 
     fn densities(est: &mut ParzenEstimator, points: &[f64]) -> Vec<f64> {
@@ -1136,6 +1143,11 @@ mod tests {
                 prior_weight: 0.5,
                 consider_magic_clip: false,
                 consider_endpoints: true,
+                clip_extra: 0,
+            },
+            ParzenParams {
+                clip_extra: 37,
+                ..PARAMS
             },
         ] {
             let n0 = 3;

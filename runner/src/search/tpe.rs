@@ -81,7 +81,45 @@ pub enum Weights {
     Uniform,
 }
 
-/// TPE settings; the defaults are Optuna 5's.
+/// What the magic clip counts when it sets an estimator's smallest kernel width
+/// `range / min(100, 1 + count)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipCount {
+    /// `mean` with multivariate kernels, `group` with univariate ones (the default; each was
+    /// measured better or no worse than the alternatives in its mode).
+    Auto,
+    /// Optuna's rule: the estimator's own kernels (its observations plus the prior), so the
+    /// good group's kernels never get narrower than about `range / (γ(n) + 2)`, however many
+    /// trials have been seen.
+    Group,
+    /// Every finished trial and pending proposal plus the prior, for both groups: the good
+    /// group's kernels may be as narrow as the whole history resolves. Too narrow for batches
+    /// in many dimensions (see `docs/benchmarks/search.md`).
+    Trials,
+    /// The geometric mean of the two counts above: the good group's floor
+    /// shrinks with the history, about `range / 66` at 200 trials instead of Optuna's
+    /// `range / 22`.
+    Mean,
+}
+
+/// How the members of the good group are weighted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GoodWeights {
+    /// `improvement` with multivariate kernels, `age` with univariate ones (the default).
+    Auto,
+    /// Optuna's rule: by age only, like the bad group (`weights`).
+    Age,
+    /// The age weight times the member's improvement over the best value outside the good
+    /// group (`y* − y` when minimising), so l(x) leans towards the best points as
+    /// in an expected-improvement weighting. All-zero improvements fall back to the age weights.
+    Improvement,
+}
+
+/// TPE settings. The defaults are Optuna 5's except `clip_count` and `good_weights` with
+/// multivariate kernels; [`TpeOptions::optuna`] gives Optuna 5's `TPESampler` defaults
+/// throughout.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TpeOptions {
@@ -101,6 +139,10 @@ pub struct TpeOptions {
     pub gamma: Gamma,
     /// Weights of group members by age.
     pub weights: Weights,
+    /// What the magic clip counts (`auto`; Optuna: `group`).
+    pub clip_count: ClipCount,
+    /// Weights of the good group's members (`auto`; Optuna: `age`).
+    pub good_weights: GoodWeights,
 }
 
 impl Default for TpeOptions {
@@ -114,6 +156,38 @@ impl Default for TpeOptions {
             consider_endpoints: false,
             gamma: Gamma::Optuna,
             weights: Weights::Ramp,
+            clip_count: ClipCount::Auto,
+            good_weights: GoodWeights::Auto,
+        }
+    }
+}
+
+impl TpeOptions {
+    /// Optuna 5's `TPESampler` defaults (multivariate, constant liar): the defaults with
+    /// `clip_count = group` and `good_weights = age`.
+    pub fn optuna() -> Self {
+        Self {
+            clip_count: ClipCount::Group,
+            good_weights: GoodWeights::Age,
+            ..Self::default()
+        }
+    }
+
+    /// `clip_count` with `auto` resolved for this kernel mode.
+    fn clip_count(&self) -> ClipCount {
+        match (self.clip_count, self.multivariate) {
+            (ClipCount::Auto, true) => ClipCount::Mean,
+            (ClipCount::Auto, false) => ClipCount::Group,
+            (c, _) => c,
+        }
+    }
+
+    /// `good_weights` with `auto` resolved for this kernel mode.
+    fn good_weights(&self) -> GoodWeights {
+        match (self.good_weights, self.multivariate) {
+            (GoodWeights::Auto, true) => GoodWeights::Improvement,
+            (GoodWeights::Auto, false) => GoodWeights::Age,
+            (g, _) => g,
         }
     }
 }
@@ -289,6 +363,9 @@ struct Groups {
     d: usize,
     /// Good group rows, oldest first.
     below: Vec<f64>,
+    /// Improvement of each good row over the best value outside the good group (`y* − y` when
+    /// minimising), oldest first; all 1 when no value is outside it.
+    below_gain: Vec<f64>,
     /// Bad group rows, oldest first, pending last.
     above: Vec<f64>,
     n_finished: usize,
@@ -331,13 +408,28 @@ fn encode_history(model: &Model, req: &ProposeRequest) -> Groups {
     for &(i, _) in &complete[..n_below] {
         is_below[i] = true;
     }
+    let threshold = complete.get(n_below).map(|&(_, v)| v);
+    let mut value = vec![f64::NAN; n_finished];
+    for &(i, v) in &complete[..n_below] {
+        value[i] = v;
+    }
     let mut below = Vec::with_capacity(n_below * d);
+    let mut below_gain = Vec::with_capacity(n_below);
     let mut above = Vec::with_capacity((n_finished - n_below + req.pending.len()) * d);
     for (i, row) in rows.chunks_exact(d.max(1)).enumerate().take(n_finished) {
         if d == 0 {
             break;
         }
-        if is_below[i] { &mut below } else { &mut above }.extend_from_slice(row);
+        if is_below[i] {
+            below.extend_from_slice(row);
+            below_gain.push(match (threshold, req.direction) {
+                (None, _) => 1.0,
+                (Some(t), Direction::Minimize) => t - value[i],
+                (Some(t), Direction::Maximize) => value[i] - t,
+            });
+        } else {
+            above.extend_from_slice(row);
+        }
     }
     for params in req.pending {
         model.encode(req.space, params, &mut above);
@@ -345,6 +437,7 @@ fn encode_history(model: &Model, req: &ProposeRequest) -> Groups {
     Groups {
         d,
         below,
+        below_gain,
         above,
         n_finished,
     }
@@ -356,6 +449,59 @@ fn parzen_params(options: &TpeOptions) -> ParzenParams {
         prior_weight: if w.is_finite() && w >= 0.0 { w } else { 0.0 },
         consider_magic_clip: options.consider_magic_clip,
         consider_endpoints: options.consider_endpoints,
+        clip_extra: 0,
+    }
+}
+
+/// The Parzen parameters of the good and the bad estimator of one dimension or all: with
+/// [`ClipCount::Trials`] each one's magic clip also counts the other group's observations.
+fn group_params(options: &TpeOptions, n_below: usize, n_above: usize) -> [ParzenParams; 2] {
+    let base = parzen_params(options);
+    match options.clip_count() {
+        ClipCount::Group | ClipCount::Auto => [base, base],
+        ClipCount::Trials => [
+            ParzenParams {
+                clip_extra: n_above,
+                ..base
+            },
+            ParzenParams {
+                clip_extra: n_below,
+                ..base
+            },
+        ],
+        ClipCount::Mean => {
+            let n = n_below + n_above + 1;
+            let extra = |own: usize| {
+                let own = own + 1;
+                ((own as f64 * n as f64).sqrt().round() as usize).saturating_sub(own)
+            };
+            [
+                ParzenParams {
+                    clip_extra: extra(n_below),
+                    ..base
+                },
+                ParzenParams {
+                    clip_extra: extra(n_above),
+                    ..base
+                },
+            ]
+        }
+    }
+}
+
+/// Weights of the good group's members (`gain` per member, oldest first) into `out`.
+fn fill_good_weights(options: &TpeOptions, gain: &[f64], out: &mut Vec<f64>) {
+    options.weights.fill(gain.len(), out);
+    if options.good_weights() != GoodWeights::Improvement {
+        return;
+    }
+    // An infinite gain (an infinite value, or an infinite y*) leaves nothing to compare: keep
+    // the age weights, as when every gain is 0.
+    let max = gain.iter().copied().fold(0.0, f64::max);
+    if max > 0.0 && gain.iter().all(|g| g.is_finite()) {
+        for (w, &g) in out.iter_mut().zip(gain) {
+            *w *= g.max(0.0) / max;
+        }
     }
 }
 
@@ -367,17 +513,19 @@ fn propose_multivariate(
     req: &ProposeRequest,
     rng: &mut Rng,
 ) -> Vec<(Vec<f64>, f64, f64)> {
-    let params = parzen_params(&req.options);
     let m = req.options.n_ei_candidates.max(1);
     let d = model.dims.len();
-    let mut weights = Vec::new();
-    req.options.weights.fill(groups.n_below(), &mut weights);
-    let mut below = ParzenEstimator::with_room(&model.dims, &groups.below, &weights, &params, 0);
     let mut n_above = groups.above.len() / d;
+    let [params_below, params_above] = group_params(&req.options, groups.n_below(), n_above);
+    let mut weights = Vec::new();
+    fill_good_weights(&req.options, &groups.below_gain, &mut weights);
+    let mut below =
+        ParzenEstimator::with_room(&model.dims, &groups.below, &weights, &params_below, 0);
     req.options.weights.fill(n_above, &mut weights);
     // The liar pushes every proposal but the last.
     let room = req.k.saturating_sub(1);
-    let mut above = ParzenEstimator::with_room(&model.dims, &groups.above, &weights, &params, room);
+    let mut above =
+        ParzenEstimator::with_room(&model.dims, &groups.above, &weights, &params_above, room);
     let (mut cands, mut log_l, mut log_g) = (Vec::new(), Vec::new(), Vec::new());
     let mut out = Vec::new();
     for i in 0..req.k {
@@ -404,7 +552,6 @@ fn propose_univariate(
     req: &ProposeRequest,
     rng: &mut Rng,
 ) -> Vec<(Vec<f64>, f64, f64)> {
-    let params = parzen_params(&req.options);
     let m = req.options.n_ei_candidates.max(1);
     let d = model.dims.len();
     let column = |rows: &[f64], j: usize| -> Vec<f64> {
@@ -413,22 +560,39 @@ fn propose_univariate(
             .filter(|x| !x.is_nan())
             .collect()
     };
-    let mut weights = Vec::new();
-    let mut below: Vec<ParzenEstimator> = (0..d)
-        .map(|j| {
-            let col = column(&groups.below, j);
-            req.options.weights.fill(col.len(), &mut weights);
-            ParzenEstimator::with_room(&model.dims[j..=j], &col, &weights, &params, 0)
-        })
-        .collect();
     let room = req.k.saturating_sub(1);
-    let mut above: Vec<ParzenEstimator> = (0..d)
-        .map(|j| {
-            let col = column(&groups.above, j);
-            req.options.weights.fill(col.len(), &mut weights);
-            ParzenEstimator::with_room(&model.dims[j..=j], &col, &weights, &params, room)
-        })
-        .collect();
+    let (mut weights, mut gain) = (Vec::new(), Vec::new());
+    let (mut below, mut above) = (Vec::with_capacity(d), Vec::with_capacity(d));
+    for j in 0..d {
+        let (col_below, col_above) = (column(&groups.below, j), column(&groups.above, j));
+        let [params_below, params_above] =
+            group_params(&req.options, col_below.len(), col_above.len());
+        gain.clear();
+        gain.extend(
+            groups
+                .below
+                .chunks_exact(d)
+                .zip(&groups.below_gain)
+                .filter(|(r, _)| !r[j].is_nan())
+                .map(|(_, g)| *g),
+        );
+        fill_good_weights(&req.options, &gain, &mut weights);
+        below.push(ParzenEstimator::with_room(
+            &model.dims[j..=j],
+            &col_below,
+            &weights,
+            &params_below,
+            0,
+        ));
+        req.options.weights.fill(col_above.len(), &mut weights);
+        above.push(ParzenEstimator::with_room(
+            &model.dims[j..=j],
+            &col_above,
+            &weights,
+            &params_above,
+            room,
+        ));
+    }
     let (mut cands, mut log_l, mut log_g) = (Vec::new(), Vec::new(), Vec::new());
     let mut out = Vec::new();
     for i in 0..req.k {
@@ -629,21 +793,30 @@ mod tests {
     #[test]
     fn the_constant_liar_spreads_a_batch() {
         let xy = |p: &Proposal| (num(&p.params, "x"), num(&p.params, "y"));
-        let (mut batch_spread, mut independent_spread) = (0.0, 0.0);
-        for seed in 0..5 {
-            let (s, h) = sphere_history(40, seed);
-            let batch: Vec<(f64, f64)> =
-                propose(&req(&s, &h, &[], 8, seed)).iter().map(xy).collect();
-            let independent: Vec<(f64, f64)> = (0..8)
-                .map(|i| xy(&propose(&req(&s, &h, &[], 1, 100 * seed + i))[0]))
-                .collect();
-            batch_spread += mean_nearest_neighbour_distance(&batch);
-            independent_spread += mean_nearest_neighbour_distance(&independent);
+        // Each on a history of its own options. The margin is smaller under the defaults
+        // (about 1.2 here against 1.5 for Optuna's): the Parzen weights and widths differ.
+        for (options, factor) in [(TpeOptions::optuna(), 1.5), (TpeOptions::default(), 1.15)] {
+            let with = |k: usize, seed: u64, h: &[Observation], s: &SearchSpace| {
+                let mut r = req(s, h, &[], k, seed);
+                r.options = options;
+                propose(&r)
+            };
+            let (mut batch_spread, mut independent_spread) = (0.0, 0.0);
+            for seed in 0..5 {
+                let s = space(json!({"x": {"uniform": [-10, 10]}, "y": {"uniform": [-10, 10]}}));
+                let (h, _) = optimise(Strategy::Tpe, options, seed, 40);
+                let batch: Vec<(f64, f64)> = with(8, seed, &h, &s).iter().map(xy).collect();
+                let independent: Vec<(f64, f64)> = (0..8)
+                    .map(|i| xy(&with(1, 100 * seed + i, &h, &s)[0]))
+                    .collect();
+                batch_spread += mean_nearest_neighbour_distance(&batch);
+                independent_spread += mean_nearest_neighbour_distance(&independent);
+            }
+            assert!(
+                batch_spread > factor * independent_spread,
+                "{options:?}: batch {batch_spread} vs independent {independent_spread}"
+            );
         }
-        assert!(
-            batch_spread > 1.5 * independent_spread,
-            "batch {batch_spread} vs independent {independent_spread}"
-        );
     }
 
     #[test]
@@ -807,6 +980,18 @@ mod tests {
                 n_startup_trials: 0,
                 ..TpeOptions::default()
             },
+            TpeOptions {
+                clip_count: ClipCount::Trials,
+                multivariate: false,
+                ..TpeOptions::default()
+            },
+            TpeOptions {
+                clip_count: ClipCount::Mean,
+                good_weights: GoodWeights::Improvement,
+                multivariate: false,
+                ..TpeOptions::default()
+            },
+            TpeOptions::optuna(),
         ];
         for options in odd {
             let mut r = req(&s, &h, &[], 3, 2);
@@ -915,7 +1100,7 @@ mod tests {
             [0.0, 0.001, 3.0, 0.5, 1.0],
         ]
         .concat();
-        let params = parzen_params(&TpeOptions::default());
+        let params = parzen_params(&TpeOptions::optuna());
         let (mut weights, mut out) = (Vec::new(), Vec::new());
         for (n, expected) in OPTUNA_LOG_PDF {
             let rows: Vec<f64> = (0..n).flat_map(row).collect();
@@ -956,6 +1141,139 @@ mod tests {
             [1, 16, 17, 100_000].map(|n| Gamma::Hyperopt.n_below(n)),
             [1, 1, 2, 25]
         );
+    }
+
+    #[test]
+    fn the_clip_count_sets_how_narrow_each_group_may_get() {
+        let extras = |clip_count| {
+            let o = TpeOptions {
+                clip_count,
+                ..TpeOptions::default()
+            };
+            group_params(&o, 20, 180).map(|p| p.clip_extra)
+        };
+        assert_eq!(extras(ClipCount::Group), [0, 0]);
+        assert_eq!(extras(ClipCount::Trials), [180, 20]);
+        // √(21 · 201) ≈ 65 counted for the good group (21 of its own), √(181 · 201) ≈ 191 for
+        // the bad one.
+        assert_eq!(extras(ClipCount::Mean), [44, 10]);
+        // With a narrower floor, l's draws around a tight cluster of good points stay tighter.
+        let dims = [DimSpec::Numeric {
+            low: 0.0,
+            high: 1.0,
+            step: 0.0,
+            log: false,
+        }];
+        let rows: Vec<f64> = (0..20).map(|i| 0.5 + 1e-4 * i as f64).collect();
+        let spread = |clip_count| {
+            let o = TpeOptions {
+                clip_count,
+                prior_weight: 0.0,
+                ..TpeOptions::default()
+            };
+            let [below, _] = group_params(&o, 20, 180);
+            let mut est = ParzenEstimator::new(&dims, &rows, &[1.0; 20], &below);
+            let mut xs = Vec::new();
+            est.sample(&mut Rng::seed_from_u64(1), 400, &mut xs);
+            (xs.iter().map(|x| (x - 0.5).powi(2)).sum::<f64>() / xs.len() as f64).sqrt()
+        };
+        let (group, mean, trials) = (
+            spread(ClipCount::Group),
+            spread(ClipCount::Mean),
+            spread(ClipCount::Trials),
+        );
+        assert!(trials < mean && mean < group, "{trials} {mean} {group}");
+    }
+
+    #[test]
+    fn improvement_weights_follow_the_gain_over_the_first_bad_value() {
+        let s = space(json!({"x": {"uniform": [0, 10]}}));
+        let obs = |x: f64, v: f64| Observation {
+            params: Map::from_iter([("x".to_string(), json!(x))]),
+            outcome: Outcome::Complete(v),
+        };
+        // 20 trials: γ = 2, so the good group is the two best and y* the third best.
+        let mut history: Vec<Observation> = (0..17).map(|i| obs(i as f64 * 0.5, 10.0)).collect();
+        history.extend([obs(1.0, 4.0), obs(2.0, 1.0), obs(3.0, 5.0)]);
+        let r = req(&s, &history, &[], 1, 0);
+        let g = encode_history(&Model::new(&s), &r);
+        assert_eq!(g.below, vec![1.0, 2.0]);
+        assert_eq!(g.below_gain, vec![1.0, 4.0]);
+        let mut w = Vec::new();
+        fill_good_weights(&r.options, &g.below_gain, &mut w);
+        assert_eq!(w, vec![0.25, 1.0]);
+        // An infinitely good value leaves no finite scale: age weights.
+        fill_good_weights(&r.options, &[f64::INFINITY, 4.0], &mut w);
+        assert_eq!(w, vec![1.0, 1.0]);
+        fill_good_weights(&TpeOptions::optuna(), &g.below_gain, &mut w);
+        assert_eq!(w, vec![1.0, 1.0]);
+        // Maximising the negated values: the same members and gains (y − y*).
+        let negated: Vec<Observation> = history
+            .iter()
+            .map(|o| match o.outcome {
+                Outcome::Complete(v) => Observation {
+                    params: o.params.clone(),
+                    outcome: Outcome::Complete(-v),
+                },
+                Outcome::Failed => o.clone(),
+            })
+            .collect();
+        let mut r = req(&s, &negated, &[], 1, 0);
+        r.direction = Direction::Maximize;
+        let g = encode_history(&Model::new(&s), &r);
+        assert_eq!(g.below, vec![1.0, 2.0]);
+        assert_eq!(g.below_gain, vec![1.0, 4.0]);
+        // Ties with y* give no gain anywhere: the age weights stay.
+        let flat: Vec<Observation> = (0..20).map(|i| obs(i as f64 * 0.5, 3.0)).collect();
+        let g = encode_history(&Model::new(&s), &req(&s, &flat, &[], 1, 0));
+        fill_good_weights(&TpeOptions::default(), &g.below_gain, &mut w);
+        assert_eq!(w, vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn the_optuna_options_differ_from_the_defaults_only_where_documented() {
+        let o = TpeOptions::optuna();
+        assert_eq!(
+            (o.clip_count(), o.good_weights()),
+            (ClipCount::Group, GoodWeights::Age)
+        );
+        assert_eq!(
+            TpeOptions {
+                clip_count: ClipCount::Auto,
+                good_weights: GoodWeights::Auto,
+                ..o
+            },
+            TpeOptions::default()
+        );
+        let d = TpeOptions::default();
+        assert_eq!(
+            (d.clip_count(), d.good_weights()),
+            (ClipCount::Mean, GoodWeights::Improvement)
+        );
+        // Univariate, `auto` is Optuna's rule: the same proposals as Optuna's options.
+        let uni = TpeOptions {
+            multivariate: false,
+            ..d
+        };
+        assert_eq!(
+            (uni.clip_count(), uni.good_weights()),
+            (ClipCount::Group, GoodWeights::Age)
+        );
+        let (s, h) = sphere_history(40, 3);
+        let mut a = req(&s, &h, &[], 3, 9);
+        a.options = uni;
+        let mut b = a.clone();
+        b.options = TpeOptions {
+            multivariate: false,
+            ..o
+        };
+        assert_eq!(propose(&a), propose(&b));
+        a.options.multivariate = true;
+        b.options.multivariate = true;
+        assert_ne!(propose(&a), propose(&b));
+        let parsed: TpeOptions =
+            serde_json::from_value(json!({"clip_count": "group", "good_weights": "age"})).unwrap();
+        assert_eq!(parsed, o);
     }
 
     #[test]
