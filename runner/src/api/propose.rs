@@ -21,6 +21,8 @@ use crate::store::NewProposal;
 
 /// Most candidates one call may ask for.
 pub const MAX_K: u64 = 64;
+/// Most EI candidates a call may ask TPE to score per proposal (the sampler's cost grows with them).
+pub const MAX_EI_CANDIDATES: usize = 1024;
 // A call's proposals are stored as one proposal set.
 const _: () = assert!(MAX_K as usize <= crate::store::proposal_writer::MAX_SET_SIZE);
 
@@ -32,6 +34,7 @@ struct ProposeInput {
     objective: Option<Objective>,
     strategy: Strategy,
     seed: Option<u64>,
+    tpe: TpeOptions,
 }
 
 fn parse(body: Value) -> Result<ProposeInput, FieldError> {
@@ -67,6 +70,10 @@ fn parse(body: Value) -> Result<ProposeInput, FieldError> {
                 .ok_or_else(|| FieldError::new("seed", "must be a non-negative integer"))?,
         ),
     };
+    let tpe = match map.get("tpe") {
+        None | Some(Value::Null) => TpeOptions::default(),
+        Some(v) => parse_tpe(v)?,
+    };
     Ok(ProposeInput {
         run_id,
         k,
@@ -74,7 +81,50 @@ fn parse(body: Value) -> Result<ProposeInput, FieldError> {
         objective,
         strategy,
         seed,
+        tpe,
     })
+}
+
+/// The `tpe` settings: [`TpeOptions`] fields, each optional (Optuna 5's `TPESampler` is
+/// `{"clip_count": "group", "good_weights": "age"}`).
+fn parse_tpe(v: &Value) -> Result<TpeOptions, FieldError> {
+    // Serde would also read a struct from an array of its fields in order.
+    let Value::Object(map) = v else {
+        return Err(FieldError::new("tpe", "must be an object of TPE settings"));
+    };
+    // A setting sent as null keeps its default.
+    let set: Map<String, Value> = map
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let options: TpeOptions =
+        serde_path_to_error::deserialize(Value::Object(set)).map_err(|e| {
+            let path = e.path().to_string();
+            let reason = e.into_inner().to_string();
+            let field = match path.as_str() {
+                // An unknown or ill-typed top-level value: serde names the field in backquotes.
+                "." => match reason.split('`').nth(1) {
+                    Some(name) if v.get(name).is_some() => format!("tpe.{name}"),
+                    _ => "tpe".to_string(),
+                },
+                _ => format!("tpe.{path}"),
+            };
+            FieldError::new(field, reason)
+        })?;
+    if !(1..=MAX_EI_CANDIDATES).contains(&options.n_ei_candidates) {
+        return Err(FieldError::new(
+            "tpe.n_ei_candidates",
+            format!("must be an integer from 1 to {MAX_EI_CANDIDATES}"),
+        ));
+    }
+    if !(options.prior_weight.is_finite() && options.prior_weight >= 0.0) {
+        return Err(FieldError::new(
+            "tpe.prior_weight",
+            "must be a finite number ≥ 0",
+        ));
+    }
+    Ok(options)
 }
 
 /// A seed derived from the run and the state of its history, so repeated calls differ but are reproducible.
@@ -190,7 +240,7 @@ pub async fn propose(
         strategy: input.strategy,
         direction: objective.direction,
         seed,
-        options: TpeOptions::default(),
+        options: input.tpe,
     };
     let drawing = std::time::Instant::now();
     let proposals = tracing::info_span!(
@@ -328,5 +378,37 @@ mod tests {
                 {"params": {"lr": 1e-5, "act": "relu"}, "score": {"l": null, "g": null}, "rank": 2},
             ])
         );
+    }
+
+    #[test]
+    fn tpe_settings_default_to_ours_and_parse_field_by_field() {
+        let input = parse(json!({"run_id": "r"})).unwrap();
+        assert_eq!(input.tpe, TpeOptions::default());
+        let optuna =
+            parse(json!({"run_id": "r", "tpe": {"clip_count": "group", "good_weights": "age"}}));
+        assert_eq!(optuna.unwrap().tpe, TpeOptions::optuna());
+        let some =
+            parse(json!({"run_id": "r", "tpe": {"n_ei_candidates": 64, "multivariate": false}}));
+        let some = some.unwrap().tpe;
+        assert_eq!((some.n_ei_candidates, some.multivariate), (64, false));
+        assert_eq!(some.gamma, TpeOptions::default().gamma);
+    }
+
+    #[test]
+    fn bad_tpe_settings_name_the_setting() {
+        for (tpe, field) in [
+            (json!({"n_ei_candidates": 0}), "tpe.n_ei_candidates"),
+            (json!({"n_ei_candidates": 1025}), "tpe.n_ei_candidates"),
+            (json!({"n_ei_candidates": -3}), "tpe.n_ei_candidates"),
+            (json!({"prior_weight": -1.0}), "tpe.prior_weight"),
+            (json!({"clip_count": "sometimes"}), "tpe.clip_count"),
+            (json!({"multivariate": "yes"}), "tpe.multivariate"),
+            (json!({"bandwidth": 2}), "tpe.bandwidth"),
+            (json!([1, 2]), "tpe"),
+            (json!("optuna"), "tpe"),
+        ] {
+            let e = parse(json!({"run_id": "r", "tpe": tpe})).err().unwrap();
+            assert_eq!(e.field, field, "{tpe}: {}", e.message);
+        }
     }
 }

@@ -322,6 +322,87 @@ pub struct ProposeBody {
     pub strategy: Option<Strategy>,
     /// Seed: same history and seed give the same proposals.
     pub seed: Option<u64>,
+    /// TPE settings; each one left out keeps its default.
+    pub tpe: Option<TpeSettings>,
+}
+
+/// TPE settings of one `/propose` call. The defaults are Optuna 5's `TPESampler` defaults except `clip_count` and
+/// `good_weights`, which were measured better with multivariate kernels (docs/benchmarks/search.md);
+/// `{"clip_count": "group", "good_weights": "age"}` is Optuna 5's sampler.
+#[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpeSettings {
+    /// Finished trials drawn at random before TPE starts (default 10).
+    #[schema(minimum = 0)]
+    pub n_startup_trials: Option<u64>,
+    /// Candidates drawn from l(x) per proposal (default 24).
+    #[schema(minimum = 1, maximum = 1024)]
+    pub n_ei_candidates: Option<u64>,
+    /// Joint kernels over all parameters (default true) or one TPE per parameter.
+    pub multivariate: Option<bool>,
+    /// Weight of the prior component (default 1).
+    #[schema(minimum = 0)]
+    pub prior_weight: Option<f64>,
+    /// Clip kernel widths from below (default true).
+    pub consider_magic_clip: Option<bool>,
+    /// Let the extreme observations' kernels reach the bounds (default false).
+    pub consider_endpoints: Option<bool>,
+    /// Size of the good group: `optuna` `min(ceil(0.1·n), 25)` (default) or `hyperopt` `min(ceil(0.25·√n), 25)`.
+    pub gamma: Option<TpeGamma>,
+    /// Weights of group members by age: `ramp` (Optuna's, default) or `uniform`.
+    pub weights: Option<TpeWeights>,
+    /// What the magic clip counts: `auto` (default: `mean` with multivariate kernels, `group` without), `group`
+    /// (Optuna's), `trials` or `mean`.
+    pub clip_count: Option<TpeClipCount>,
+    /// Weights of the good group: `auto` (default: `improvement` with multivariate kernels, `age` without), `age`
+    /// (Optuna's) or `improvement`.
+    pub good_weights: Option<TpeGoodWeights>,
+}
+
+/// Size rule of TPE's good group.
+#[derive(ToSchema, Serialize)]
+#[schema(rename_all = "lowercase")]
+pub enum TpeGamma {
+    /// `min(ceil(0.1·n), 25)`.
+    Optuna,
+    /// `min(ceil(0.25·√n), 25)`.
+    Hyperopt,
+}
+
+/// Age weighting of TPE's groups.
+#[derive(ToSchema, Serialize)]
+#[schema(rename_all = "lowercase")]
+pub enum TpeWeights {
+    /// 1 for the newest 25, a linear ramp below.
+    Ramp,
+    /// All equal.
+    Uniform,
+}
+
+/// What TPE's magic clip counts.
+#[derive(ToSchema, Serialize)]
+#[schema(rename_all = "lowercase")]
+pub enum TpeClipCount {
+    /// `mean` with multivariate kernels, `group` without.
+    Auto,
+    /// The estimator's own kernels (Optuna).
+    Group,
+    /// Every trial and pending proposal.
+    Trials,
+    /// The geometric mean of the two.
+    Mean,
+}
+
+/// How TPE weights its good group.
+#[derive(ToSchema, Serialize)]
+#[schema(rename_all = "lowercase")]
+pub enum TpeGoodWeights {
+    /// `improvement` with multivariate kernels, `age` without.
+    Auto,
+    /// By age, like the bad group (Optuna).
+    Age,
+    /// By age times the improvement over the best value outside the good group.
+    Improvement,
 }
 
 /// One candidate of the `/propose` reply.

@@ -242,3 +242,41 @@ async fn concurrent_calls_see_each_others_proposals(backend: Backend) {
     app.stop().await;
 }
 both_backends!(concurrent_calls_see_each_others_proposals);
+
+async fn tpe_settings_apply_per_call(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Three runs with the same 20 finished trials.
+    for run in ["o1", "o2", "o3"] {
+        for i in 0..20 {
+            let x = -5.0 + 0.5 * f64::from(i);
+            let report = json!({"run_id": run, "trial_id": format!("{run}-{i}"), "status": "succeeded",
+                                "parameters": {"x": x}, "metrics": {"accuracy": -(x - 1.0) * (x - 1.0)}});
+            let (s, body) = app.post("/bridge/record", &report).await;
+            assert_eq!(s, 200, "{body}");
+        }
+    }
+    let space = json!({"x": {"uniform": [-5.0, 5.0]}});
+    let propose = |run: &str, tpe: Value| json!({"run_id": run, "k": 4, "space": space.clone(), "seed": 7, "tpe": tpe});
+    let optuna = json!({"clip_count": "group", "good_weights": "age", "gamma": null});
+    let (s, ours) = app.post("/propose", &propose("o1", json!({}))).await;
+    assert_eq!(s, 200, "{ours}");
+    let (_, optuna_a) = app.post("/propose", &propose("o2", optuna.clone())).await;
+    let (_, optuna_b) = app.post("/propose", &propose("o3", optuna)).await;
+    assert_eq!(optuna_a, optuna_b, "same history, seed and settings");
+    assert_ne!(ours, optuna_a, "the settings change the sampler");
+    // Still in the startup phase with 30 startup trials: random draws, scored 0.
+    let (s, startup) = app
+        .post("/propose", &propose("o1", json!({"n_startup_trials": 30})))
+        .await;
+    assert_eq!(s, 200, "{startup}");
+    assert_eq!(startup[0]["score"], json!({"l": 0.0, "g": 0.0}));
+    let (s, body) = app
+        .post("/propose", &propose("o1", json!({"n_ei_candidates": 0})))
+        .await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (422, Some("tpe.n_ei_candidates"))
+    );
+    app.stop().await;
+}
+both_backends!(tpe_settings_apply_per_call);
