@@ -234,20 +234,20 @@ fn sqlite_insert_statement(n: usize) -> &'static str {
 /// PostgreSQL: the sets travel as a single JSON array parameter (`[[run_id, created_at_ms, [params...],
 /// key_hashes, size], ...]`) that the server unpacks itself: one round trip, one statement.
 async fn insert_postgres(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<i64>, sqlx::Error> {
-    let mut sets = String::from("[");
-    for (i, job) in jobs.iter().enumerate() {
-        if i > 0 {
-            sets.push(',');
-        }
-        sets.push('[');
-        sets.push_str(&to_text(&job.run_id));
-        sets.push_str(&format!(",{},", job.created_at_ms));
-        sets.push_str(&job.params);
-        sets.push(',');
-        sets.push_str(&to_text(&job.key_hashes));
-        sets.push_str(&format!(",{}]", job.size));
-    }
-    sets.push(']');
+    let elements: Vec<String> = jobs
+        .iter()
+        .map(|job| {
+            format!(
+                "[{},{},{},{},{}]",
+                to_text(&job.run_id),
+                job.created_at_ms,
+                job.params,
+                to_text(&job.key_hashes),
+                job.size
+            )
+        })
+        .collect();
+    let sets = json_array(elements.iter().map(String::as_str));
     let returned = sqlx::query(
         "INSERT INTO proposal_sets (run_id, created_at_ms, params, key_hashes, size, unsettled) \
          SELECT r ->> 0, (r ->> 1)::bigint, (r -> 2)::text, r ->> 3, (r ->> 4)::bigint, (r ->> 4)::bigint \
