@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::json::JsonBody;
+use crate::domain::contracts::from_object_at;
 use crate::domain::{FieldError, Objective, RunId};
 use crate::error::ApiError;
 use crate::search::{
@@ -98,20 +99,7 @@ fn parse_tpe(v: &Value) -> Result<TpeOptions, FieldError> {
         .filter(|(_, value)| !value.is_null())
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
-    let options: TpeOptions =
-        serde_path_to_error::deserialize(Value::Object(set)).map_err(|e| {
-            let path = e.path().to_string();
-            let reason = e.into_inner().to_string();
-            let field = match path.as_str() {
-                // An unknown or ill-typed top-level value: serde names the field in backquotes.
-                "." => match reason.split('`').nth(1) {
-                    Some(name) if v.get(name).is_some() => format!("tpe.{name}"),
-                    _ => "tpe".to_string(),
-                },
-                _ => format!("tpe.{path}"),
-            };
-            FieldError::new(field, reason)
-        })?;
+    let options: TpeOptions = from_object_at(Some("tpe"), set)?;
     if !(1..=MAX_EI_CANDIDATES).contains(&options.n_ei_candidates) {
         return Err(FieldError::new(
             "tpe.n_ei_candidates",

@@ -162,17 +162,28 @@ fn lift(body: &Value, fields: &[&str]) -> Result<Map<String, Value>, FieldError>
 }
 
 fn from_map<T: for<'de> Deserialize<'de>>(map: Map<String, Value>) -> Result<T, FieldError> {
+    from_object_at(None, map)
+}
+
+/// Deserializes an object's fields into `T`, naming the field at fault in the error: its path, prefixed by
+/// `within.` when the object is the value of field `within` (`None`: the request body).
+pub(crate) fn from_object_at<T: for<'de> Deserialize<'de>>(
+    within: Option<&str>,
+    map: Map<String, Value>,
+) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let field = if path == "." {
-            inner
-                .split('`')
-                .nth(1)
-                .map(str::to_string)
-                .unwrap_or_else(|| "body".to_string())
+        // At the top level (an unknown field, say) serde names the field in backquotes.
+        let name = if path == "." {
+            inner.split('`').nth(1).map(str::to_string)
         } else {
-            path
+            Some(path)
+        };
+        let field = match (within, name) {
+            (None, name) => name.unwrap_or_else(|| "body".to_string()),
+            (Some(within), Some(name)) => format!("{within}.{name}"),
+            (Some(within), None) => within.to_string(),
         };
         FieldError::new(field, inner)
     })
