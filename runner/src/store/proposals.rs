@@ -73,24 +73,23 @@ async fn find_unsettled(
     let needle = format!(",{},", params_hash(key));
     // `instr`/`strpos` rather than LIKE: SQLite prepares a statement again whenever a LIKE pattern's binding
     // changes. Without a run, `$1` is bound to '' and only keeps the parameter numbers of the statements alike.
+    macro_rules! lookup {
+        ($run:literal, $contains:literal) => {
+            concat!(
+                "SELECT id, run_id, params, settled_mask FROM proposal_sets WHERE ",
+                $run,
+                " AND unsettled > 0 AND ",
+                $contains,
+                "(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
+            )
+        };
+    }
     let postgres = conn.backend_name() == "PostgreSQL";
     let sql = match (postgres, run_id.is_some()) {
-        (false, true) => {
-            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE run_id = $1 AND unsettled > 0 AND instr(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
-        }
-        (false, false) => {
-            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE $1 = '' AND unsettled > 0 AND instr(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
-        }
-        (true, true) => {
-            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE run_id = $1 AND unsettled > 0 AND strpos(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
-        }
-        (true, false) => {
-            "SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE $1 = '' AND unsettled > 0 AND strpos(key_hashes, $2) > 0 AND id > $3 ORDER BY id LIMIT $4"
-        }
+        (false, true) => lookup!("run_id = $1", "instr"),
+        (false, false) => lookup!("$1 = ''", "instr"),
+        (true, true) => lookup!("run_id = $1", "strpos"),
+        (true, false) => lookup!("$1 = ''", "strpos"),
     };
     let mut after = 0_i64;
     loop {
@@ -156,15 +155,14 @@ pub async fn settle(
     Ok(())
 }
 
+/// The open sets without key hashes (what the partial index `proposal_sets_unhashed` holds).
+const UNHASHED_SETS: &str = "SELECT id, run_id, params, settled_mask FROM proposal_sets WHERE key_hashes = '' AND unsettled > 0";
+
 /// Fills in `key_hashes` for sets stored before it existed (run once at startup, after the migrations), so
 /// that [`settle`] finds them. The partial index `proposal_sets_unhashed` holds exactly these sets, so the
 /// check costs nothing once they are hashed.
 pub async fn hash_unhashed(pool: &AnyPool) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, run_id, params, settled_mask FROM proposal_sets WHERE key_hashes = '' AND unsettled > 0",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(UNHASHED_SETS).fetch_all(pool).await?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -288,6 +286,20 @@ mod tests {
     use serde_json::json;
     use sqlx::any::AnyPoolOptions;
 
+    /// A store on a new SQLite file (kept while the returned directory lives).
+    async fn fresh_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        (dir, store)
+    }
+
+    /// A proposal of the parameters in `params` (a JSON object).
+    fn proposal(params: Value) -> NewProposal {
+        NewProposal::new(Arc::new(params.as_object().unwrap().clone()))
+    }
+
     /// A SQLite database at the schema of the release before proposal sets, holding one settled and one
     /// unsettled proposal of run `old`.
     async fn database_before_proposal_sets(dir: &std::path::Path) -> String {
@@ -364,10 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_oldest_unsettled_duplicate_settles_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let url =
-            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
-        let store = Store::connect(&url).await.unwrap();
+        let (_dir, store) = fresh_store().await;
         let same = Arc::new(json!({"x": 1}).as_object().unwrap().clone());
         let other = Arc::new(json!({"x": 2}).as_object().unwrap().clone());
         let batch = |params: Vec<Arc<Map<String, Value>>>| {
@@ -407,19 +416,13 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_calls_committed_together_keep_their_own_proposals() {
-        let dir = tempfile::tempdir().unwrap();
-        let url =
-            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
-        let store = Store::connect(&url).await.unwrap();
+        let (_dir, store) = fresh_store().await;
         // 77 calls queue up while the writer is busy: statements of 32, 32, 8, 4 and 1 sets.
         let calls = (0..77).map(|call| {
             let store = store.clone();
             async move {
                 let batch = (0..1 + call % 5)
-                    .map(|slot| {
-                        let params = json!({"call": call, "slot": slot});
-                        NewProposal::new(Arc::new(params.as_object().unwrap().clone()))
-                    })
+                    .map(|slot| proposal(json!({"call": call, "slot": slot})))
                     .collect();
                 (
                     call,
@@ -464,20 +467,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_startup_check_for_unhashed_sets_reads_only_its_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let url =
-            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
-        let store = Store::connect(&url).await.unwrap();
-        let plan: Vec<String> = sqlx::query(
-            "EXPLAIN QUERY PLAN SELECT id, run_id, params, settled_mask FROM proposal_sets \
-             WHERE key_hashes = '' AND unsettled > 0",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get::<String, _>("detail").unwrap())
-        .collect();
+        let (_dir, store) = fresh_store().await;
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {UNHASHED_SETS}"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap())
+            .collect();
         assert!(
             plan.iter()
                 .any(|step| step.contains("proposal_sets_unhashed")),
@@ -487,18 +484,16 @@ mod tests {
 
     #[tokio::test]
     async fn expired_sets_close_and_keep_their_settlements() {
-        let dir = tempfile::tempdir().unwrap();
-        let url =
-            DatabaseUrl::parse(&format!("sqlite://{}/runner.db", dir.path().display())).unwrap();
-        let store = Store::connect(&url).await.unwrap();
-        let proposal =
-            |x: i64| NewProposal::new(Arc::new(json!({"x": x}).as_object().unwrap().clone()));
+        let (_dir, store) = fresh_store().await;
         store
-            .add_pending_batch("r", vec![proposal(1), proposal(2)])
+            .add_pending_batch(
+                "r",
+                vec![proposal(json!({"x": 1})), proposal(json!({"x": 2}))],
+            )
             .await
             .unwrap();
         store
-            .add_pending_batch("r", vec![proposal(3)])
+            .add_pending_batch("r", vec![proposal(json!({"x": 3}))])
             .await
             .unwrap();
         let mut conn = store.pool().acquire().await.unwrap();
