@@ -41,25 +41,12 @@ pub fn check_metric_name(field: &str, name: &str) -> Result<(), FieldError> {
 
 /// Flattens nested objects into dotted keys (`{"a":{"b":1}}` → `{"a.b":1}`), keeping order.
 pub fn flatten(map: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    flatten_into("", map, &mut out);
-    out
-}
-
-fn flatten_into(prefix: &str, map: &Map<String, Value>, out: &mut Map<String, Value>) {
-    for (k, v) in map {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            Value::Object(inner) if !inner.is_empty() => flatten_into(&key, inner, out),
-            other => {
-                out.insert(key, other.clone());
-            }
-        }
-    }
+    let mut leaves = Vec::with_capacity(map.len());
+    collect_flat("", map, &mut leaves);
+    leaves
+        .into_iter()
+        .map(|(key, value)| (key.into_owned(), value.clone()))
+        .collect()
 }
 
 /// A canonical text form of a parameter set, equal for equal parameters however they were encoded
@@ -96,7 +83,7 @@ fn write_params_key(params: &Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// The leaves of `map` under their dotted keys, in document order (what [`flatten`] inserts, without copying).
+/// The leaves of `map` under their dotted keys, in document order, without copying them.
 fn collect_flat<'a>(
     prefix: &str,
     map: &'a Map<String, Value>,
@@ -193,9 +180,27 @@ mod tests {
         assert!(check_metric_name("m", &"a".repeat(251)).is_err());
     }
 
+    /// Flattening as first specified: insert every leaf into a map under its dotted key.
+    fn reference_flatten(prefix: &str, map: &Map<String, Value>, out: &mut Map<String, Value>) {
+        for (k, v) in map {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Value::Object(inner) if !inner.is_empty() => reference_flatten(&key, inner, out),
+                other => {
+                    out.insert(key, other.clone());
+                }
+            }
+        }
+    }
+
     /// The key as first specified: flatten into a map, sort, and print every piece on its own.
     fn reference_key(params: &Map<String, Value>) -> String {
-        let flat = flatten(params);
+        let mut flat = Map::new();
+        reference_flatten("", params, &mut flat);
         let mut entries: Vec<(&String, &Value)> = flat.iter().collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
         let body: Vec<String> = entries
@@ -266,6 +271,22 @@ mod tests {
                 other => Map::from_iter([("p".to_string(), other)]),
             };
             proptest::prop_assert_eq!(params_key(&params), reference_key(&params));
+        }
+
+        /// `flatten` inserts every leaf under its dotted key, the later of two spellings winning.
+        #[test]
+        fn flatten_matches_its_specification(params in arbitrary_params()) {
+            let params = match params {
+                Value::Object(map) => map,
+                other => Map::from_iter([("p".to_string(), other)]),
+            };
+            let mut expected = Map::new();
+            reference_flatten("", &params, &mut expected);
+            let flat = flatten(&params);
+            proptest::prop_assert_eq!(
+                flat.iter().collect::<Vec<_>>(),
+                expected.iter().collect::<Vec<_>>()
+            );
         }
     }
 }
