@@ -71,7 +71,7 @@ fn parse(body: Value) -> Result<ProposeInput, FieldError> {
                 .ok_or_else(|| FieldError::new("seed", "must be a non-negative integer"))?,
         ),
     };
-    let tpe = match map.get("tpe") {
+    let tpe = match map.remove("tpe") {
         None | Some(Value::Null) => TpeOptions::default(),
         Some(v) => parse_tpe(v)?,
     };
@@ -88,17 +88,13 @@ fn parse(body: Value) -> Result<ProposeInput, FieldError> {
 
 /// The `tpe` settings: [`TpeOptions`] fields, each optional (Optuna 5's `TPESampler` is
 /// `{"clip_count": "group", "good_weights": "age"}`).
-fn parse_tpe(v: &Value) -> Result<TpeOptions, FieldError> {
+fn parse_tpe(v: Value) -> Result<TpeOptions, FieldError> {
     // Serde would also read a struct from an array of its fields in order.
-    let Value::Object(map) = v else {
+    let Value::Object(mut set) = v else {
         return Err(FieldError::new("tpe", "must be an object of TPE settings"));
     };
     // A setting sent as null keeps its default.
-    let set: Map<String, Value> = map
-        .iter()
-        .filter(|(_, value)| !value.is_null())
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
+    set.retain(|_, value| !value.is_null());
     let options: TpeOptions = from_object_at(Some("tpe"), set)?;
     if !(1..=MAX_EI_CANDIDATES).contains(&options.n_ei_candidates) {
         return Err(FieldError::new(
