@@ -102,16 +102,7 @@ fn hartmann6(p: &Map<String, Value>) -> f64 {
         [2348.0, 1451.0, 3522.0, 2883.0, 3047.0, 6650.0],
         [4047.0, 8828.0, 8732.0, 5743.0, 1091.0, 381.0],
     ];
-    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
-    let xs: Vec<f64> = (0..6).map(|i| x(p, &format!("x{i}"))).collect();
-    -(0..4)
-        .map(|r| {
-            let inner: f64 = (0..6)
-                .map(|j| A[r][j] * (xs[j] - 1e-4 * P[r][j]).powi(2))
-                .sum();
-            ALPHA[r] * (-inner).exp()
-        })
-        .sum::<f64>()
+    hartmann(&A, &P, &xs(p, 6))
 }
 
 fn rosenbrock10(p: &Map<String, Value>) -> f64 {
@@ -164,12 +155,16 @@ fn hartmann3(p: &Map<String, Value>) -> f64 {
         [1091.0, 8732.0, 5547.0],
         [381.0, 5743.0, 8828.0],
     ];
+    hartmann(&A, &P, &xs(p, 3))
+}
+
+/// The Hartmann family: `−Σ_r α_r exp(−Σ_j A_rj (x_j − 10⁻⁴ P_rj)²)`.
+fn hartmann<const D: usize>(a: &[[f64; D]; 4], p: &[[f64; D]; 4], xs: &[f64]) -> f64 {
     const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
-    let v = xs(p, 3);
     -(0..4)
         .map(|r| {
-            let inner: f64 = (0..3)
-                .map(|j| A[r][j] * (v[j] - 1e-4 * P[r][j]).powi(2))
+            let inner: f64 = (0..D)
+                .map(|j| a[r][j] * (xs[j] - 1e-4 * p[r][j]).powi(2))
                 .sum();
             ALPHA[r] * (-inner).exp()
         })
