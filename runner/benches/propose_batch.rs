@@ -2,7 +2,8 @@
 //! k = 8 TPE proposals in a five-parameter space (two floats, a log float, an int, a categorical) over 100
 //! finished trials, with 0 to 512 pending proposals for the constant liar.
 //! Run: `cargo bench -p runner --bench propose_batch`; `PROPOSE_BENCH_PENDING=512` times only that
-//! many pending proposals (repeated 20× as often, for profiling).
+//! many pending proposals (repeated 20× as often, for profiling); `PROPOSE_BENCH_K=64` proposes 64 per call
+//! instead of 8.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -52,8 +53,12 @@ fn main() {
             .expect("PROPOSE_BENCH_PENDING is a number of pending proposals")
     });
     let sizes = only.map_or(vec![0usize, 8, 64, 128, 256, 512], |n| vec![n.min(512)]);
+    let k: usize = std::env::var("PROPOSE_BENCH_K").map_or(8, |v| {
+        v.parse()
+            .expect("PROPOSE_BENCH_K is a number of proposals per call")
+    });
     let calls: u64 = if only.is_some() { 400 } else { 20 };
-    println!("| pending proposals | ms per k = 8 call (median of 7 x {calls} calls) |");
+    println!("| pending proposals | ms per k = {k} call (median of 7 x {calls} calls) |");
     println!("|---|---|");
     for n_pending in sizes {
         let mut runs: Vec<f64> = (0..7)
@@ -64,7 +69,7 @@ fn main() {
                         space: &space,
                         history: &history,
                         pending: &pending[..n_pending],
-                        k: 8,
+                        k,
                         strategy: Strategy::Tpe,
                         direction: Direction::Maximize,
                         seed: rep * 100 + call,
